@@ -1,0 +1,3 @@
+from llamadesk.cli import main
+
+raise SystemExit(main())

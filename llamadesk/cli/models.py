@@ -1,0 +1,96 @@
+"""`llamadesk models list|import|info|remove`."""
+
+import argparse
+from pathlib import Path
+
+from llamadesk.cli._output import human_bytes, print_json, stderr_progress
+from llamadesk.core import library
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("models", help="the model library")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    p = verbs.add_parser("list", help="list library models")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_list)
+
+    p = verbs.add_parser("import", help="import a Hugging Face folder, a .gguf file or Meta's .pth release")
+    p.add_argument("src", type=Path)
+    p.add_argument("--name", help="the model's id in the library (default: from the source's name)")
+    p.add_argument(
+        "--in-place", action="store_true", help="reference a Hugging Face folder instead of copying"
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_import)
+
+    p = verbs.add_parser("info", help="architecture, context length, parameter breakdown, memory")
+    p.add_argument("id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_info)
+
+    p = verbs.add_parser("remove", help="remove a model from the library")
+    p.add_argument("id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_remove)
+
+
+def _list(args: argparse.Namespace) -> int:
+    entries = library.list_models()
+    rows = [
+        {
+            "id": e.id,
+            "format": e.manifest.get("format"),
+            "parameters": e.manifest.get("counted_parameters"),
+            "created": e.manifest.get("created"),
+            "path": str(e.path),
+        }
+        for e in entries
+    ]
+    if args.json:
+        print_json(rows)
+    elif not rows:
+        print("The library is empty. Import a model with `llamadesk models import PATH`.")
+    else:
+        for row in rows:
+            params = f"{row['parameters'] / 1e6:,.1f}M" if row["parameters"] else "?"
+            print(f"{row['id']:<40} {row['format']:<9} {params:>10}  {row['created']}")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    entry = library.import_model(args.src, args.name, in_place=args.in_place, progress=stderr_progress())
+    if args.json:
+        print_json(library.model_info(entry))
+    else:
+        print(f"\nImported '{entry.id}' ({entry.manifest['format']}) into {entry.folder}")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    info = library.model_info(library.get_model(args.id))
+    if args.json:
+        print_json(info)
+        return 0
+    params = info["parameters"]
+    print(f"{info['id']}  ({info['architecture']}, imported from {info['format']})")
+    print(f"  context length: {info['context_length']:,} tokens")
+    print(f"  parameters:     {params['counted']:,} counted from weights, {params['formula']:,} by formula")
+    print("  breakdown:")
+    for c in params["breakdown"]["components"]:
+        times = f" × {c['repeats']} layers" if c["repeats"] > 1 else ""
+        print(f"    {c['name']:<34} {c['total']:>16,}   ({c['formula']}{times})")
+    mem = ", ".join(f"{k} {human_bytes(v)}" for k, v in info["memory_bytes"].items())
+    print(f"  weights memory: {mem}")
+    kv = info["kv_cache_bytes_per_token"]
+    print(f"  KV cache:       {human_bytes(kv['bf16'])} per token of context (bf16)")
+    return 0
+
+
+def _remove(args: argparse.Namespace) -> int:
+    library.remove_model(args.id)
+    if args.json:
+        print_json({"removed": args.id})
+    else:
+        print(f"Removed '{args.id}'.")
+    return 0

@@ -1,0 +1,37 @@
+"""Errors a user can cause. Each message is written for the user: one sentence saying what is wrong
+and, where possible, what to do. The CLI prints it and exits 2; the GUI shows it in a dialog."""
+
+
+class LlamaDeskError(Exception):
+    """Base of every error whose message is meant for the user."""
+
+
+class NotFoundError(LlamaDeskError):
+    """A model, adapter, corpus or conversation the user named does not exist."""
+
+
+class AlreadyExistsError(LlamaDeskError):
+    """An id the user chose is taken; nothing was overwritten."""
+
+
+class InvalidModelError(LlamaDeskError):
+    """A source is not a usable model: wrong format, truncated, unsupported architecture."""
+
+
+class IncompatibleAdapterError(LlamaDeskError):
+    """An adapter was made for a different base model."""
+
+
+class CorpusError(LlamaDeskError):
+    """Training or evaluation data that cannot be used as given."""
+
+
+class ResourceError(LlamaDeskError):
+    """A job would not fit in memory or on disk."""
+
+
+class Cancelled(LlamaDeskError):
+    """The user stopped a long operation; whatever it was writing has been discarded."""
+
+    def __init__(self, message: str = "Cancelled; nothing was changed.") -> None:
+        super().__init__(message)

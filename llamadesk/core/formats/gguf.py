@@ -1,0 +1,96 @@
+"""GGUF import: dequantise a llama.cpp model file into a Hugging Face folder.
+
+transformers does the dequantisation; we add an architecture check before the slow part, real
+progress and cancel during it, and a dtype that fits this machine's memory."""
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from llamadesk.core.errors import InvalidModelError
+from llamadesk.core.progress import Progress
+
+SUPPORTED_GGUF_ARCHITECTURES = {"llama", "mistral"}
+GGUF_MAGIC = b"GGUF"
+_patch_lock = threading.Lock()
+
+
+def is_gguf(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    with open(path, "rb") as handle:
+        return handle.read(4) == GGUF_MAGIC
+
+
+def gguf_architecture(path: Path) -> str:
+    """Read `general.architecture` from the GGUF metadata (memory-mapped, no tensors read)."""
+    from gguf import GGUFReader
+
+    try:
+        reader = GGUFReader(str(path))
+        field = reader.fields["general.architecture"]
+        return bytes(field.parts[field.data[0]]).decode("utf-8")
+    except (KeyError, ValueError, IndexError, OSError) as exc:
+        raise InvalidModelError(f"{path.name} is not a readable GGUF file ({exc}).") from exc
+
+
+def _total_memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 16 * 1024**3
+
+
+@contextlib.contextmanager
+def _tensor_progress(progress: Progress) -> Iterator[None]:
+    """transformers walks the GGUF tensors through `tqdm`; swap it for our progress (and cancel)
+    for the duration of the load. One import at a time holds the lock."""
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+
+    def tracked(items: Iterable, **_kwargs) -> Iterator:
+        items = list(items)
+        for index, item in enumerate(items):
+            progress(index / max(len(items), 1), "Dequantising tensors")
+            yield item
+
+    with _patch_lock:
+        original = gguf_utils.tqdm
+        gguf_utils.tqdm = tracked
+        try:
+            yield
+        finally:
+            gguf_utils.tqdm = original
+
+
+def convert_gguf(src: Path, dest: Path, progress: Progress) -> None:
+    """Write a Hugging Face folder for the GGUF file `src` into the empty folder `dest`."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    progress(0.0, "Reading GGUF metadata")
+    architecture = gguf_architecture(src)
+    if architecture not in SUPPORTED_GGUF_ARCHITECTURES:
+        raise InvalidModelError(
+            f"{src.name} is a '{architecture}' model; LlamaDesk imports Llama-family GGUF files "
+            f"({', '.join(sorted(SUPPORTED_GGUF_ARCHITECTURES))})."
+        )
+    # fp32 keeps dequantised weights exact; a model whose fp32 copy would crowd memory gets bf16.
+    fp32_bytes = src.stat().st_size * 8  # 4-bit files hold ~0.5 byte a weight
+    dtype = torch.float32 if fp32_bytes < 0.4 * _total_memory_bytes() else torch.bfloat16
+    try:
+        progress(0.05, "Reading tokenizer")
+        tokenizer = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
+        with _tensor_progress(progress.sub(0.25, 0.85)):
+            model = AutoModelForCausalLM.from_pretrained(src.parent, gguf_file=src.name, dtype=dtype)
+    except (ValueError, KeyError, OSError, RuntimeError) as exc:
+        raise InvalidModelError(f"{src.name} could not be read as a GGUF model ({exc}).") from exc
+    # The dequantised weights are plain tensors now; without this transformers refuses to save.
+    model.hf_quantizer = None
+    with contextlib.suppress(AttributeError):
+        del model.config.quantization_config
+    progress(0.9, "Writing safetensors")
+    model.save_pretrained(dest)
+    tokenizer.save_pretrained(dest)
+    progress(1.0, "Converted")

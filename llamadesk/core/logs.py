@@ -1,0 +1,23 @@
+"""A rotating log file in the user log dir: where unexpected errors go, with their tracebacks."""
+
+import logging
+import logging.handlers
+from pathlib import Path
+
+from llamadesk.core import paths
+
+LOG_NAME = "llamadesk.log"
+
+
+def setup_logging(level: int = logging.INFO) -> Path:
+    """Attach the file handler once per process; return the log file's path."""
+    log_file = paths.log_dir() / LOG_NAME
+    root = logging.getLogger("llamadesk")
+    if not any(getattr(h, "baseFilename", None) == str(log_file) for h in root.handlers):
+        handler = logging.handlers.RotatingFileHandler(
+            log_file, maxBytes=2_000_000, backupCount=3, encoding="utf-8"
+        )
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(level)
+    return log_file
