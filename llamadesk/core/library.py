@@ -67,14 +67,14 @@ def derive_id(src: Path) -> str:
 
 def detect_format(src: Path) -> str:
     """'gguf', 'meta_pth' or 'hf'; anything else is refused with what we expected to find."""
-    from llamadesk.core.formats.meta_pth import is_meta_checkpoint
-
     if src.is_file():
         if is_gguf(src):
             return "gguf"
         raise InvalidModelError(f"{src.name} is not a GGUF file; import a .gguf file or a model folder.")
     if (src / "config.json").is_file():
         return "hf"
+    from llamadesk.core.formats.meta_pth import is_meta_checkpoint
+
     if is_meta_checkpoint(src):
         return "meta_pth"
     raise InvalidModelError(

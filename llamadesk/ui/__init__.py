@@ -1,0 +1,1 @@
+"""Qt widgets that call `llamadesk.core`. Model work never runs on the GUI thread."""

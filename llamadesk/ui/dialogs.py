@@ -1,0 +1,10 @@
+"""Messages for the user: window-modal and non-blocking, so background work keeps flowing."""
+
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+
+def show_error(parent: QWidget, text: str, title: str | None = None) -> QMessageBox:
+    box = QMessageBox(QMessageBox.Icon.Warning, title or parent.tr("LlamaDesk"), text, parent=parent)
+    box.setObjectName("errorDialog")
+    box.open()
+    return box

@@ -1,0 +1,367 @@
+"""The Models panel: the library list, import (button or drag-and-drop), and a model's details with
+its parameter breakdown. Imports run as a background Task with progress and cancel.
+
+Signals: library_changed() after an import or removal; status_message(text) for the status bar."""
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from llamadesk.core import library
+from llamadesk.core.errors import LlamaDeskError
+from llamadesk.ui.dialogs import show_error
+from llamadesk.ui.tasks import Task
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024:
+            return f"{n:,.1f} {unit}"
+        n /= 1024
+    return f"{n:,.1f} TiB"
+
+
+class ImportDialog(QDialog):
+    """Name the imported model; a Hugging Face folder may be referenced in place instead of copied."""
+
+    def __init__(self, src: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(self.tr("Import model"))
+        self.name_edit = QLineEdit(library.derive_id(src))
+        self.name_edit.setAccessibleName(self.tr("Model name"))
+        self.in_place = QCheckBox(self.tr("Use the folder where it is (do not copy)"))
+        self.in_place.setEnabled(src.is_dir() and (src / "config.json").is_file())
+        form = QFormLayout(self)
+        form.addRow(self.tr("Source:"), QLabel(str(src)))
+        form.addRow(self.tr("Name:"), self.name_edit)
+        form.addRow("", self.in_place)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+
+class ModelsView(QWidget):
+    library_changed = Signal()
+    status_message = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAcceptDrops(True)
+        self._task: Task | None = None
+
+        self.model_list = QListWidget()
+        self.model_list.setAccessibleName(self.tr("Library models"))
+        self.model_list.currentItemChanged.connect(self._on_selection_changed)
+        self.model_list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.model_list.customContextMenuRequested.connect(self._on_context_menu)
+
+        self.import_folder_button = QPushButton(self.tr("Import folder…"))
+        self.import_folder_button.setToolTip(
+            self.tr("A Hugging Face model folder or Meta's original release")
+        )
+        self.import_folder_button.clicked.connect(self._on_import_folder_clicked)
+        self.import_file_button = QPushButton(self.tr("Import GGUF…"))
+        self.import_file_button.clicked.connect(self._on_import_file_clicked)
+        self.remove_button = QPushButton(self.tr("Remove"))
+        self.remove_button.clicked.connect(self._on_remove_clicked)
+        self.remove_button.setEnabled(False)
+
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 1000)
+        self.progress_label = QLabel()
+        self.cancel_button = QPushButton(self.tr("Cancel"))
+        self.cancel_button.clicked.connect(self._on_cancel_clicked)
+        self.progress_row = QWidget()
+        progress_layout = QHBoxLayout(self.progress_row)
+        progress_layout.setContentsMargins(0, 0, 0, 0)
+        progress_layout.addWidget(self.progress_label, 2)
+        progress_layout.addWidget(self.progress_bar, 3)
+        progress_layout.addWidget(self.cancel_button)
+        self.progress_row.hide()
+
+        hint = QLabel(self.tr("Drop a model folder or a .gguf file here to import it."))
+        hint.setWordWrap(True)
+        hint.setObjectName("hint")
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.addWidget(QLabel(self.tr("<b>Library</b>")))
+        left_layout.addWidget(self.model_list, 1)
+        left_layout.addWidget(hint)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.import_folder_button)
+        buttons.addWidget(self.import_file_button)
+        buttons.addWidget(self.remove_button)
+        left_layout.addLayout(buttons)
+
+        self.title = QLabel()
+        self.title.setObjectName("modelTitle")
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.facts = QLabel()
+        self.facts.setTextFormat(Qt.TextFormat.RichText)
+        self.facts.setWordWrap(True)
+        self.facts.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.breakdown = QTableWidget(0, 3)
+        self.breakdown.setAccessibleName(self.tr("Parameter breakdown"))
+        self.breakdown.setHorizontalHeaderLabels(
+            [self.tr("Component"), self.tr("Formula"), self.tr("Parameters")]
+        )
+        self.breakdown.verticalHeader().hide()
+        self.breakdown.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        header = self.breakdown.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        self.totals = QLabel()
+        self.totals.setTextFormat(Qt.TextFormat.RichText)
+        self.totals.setWordWrap(True)
+
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.addWidget(self.title)
+        right_layout.addWidget(self.facts)
+        right_layout.addWidget(self.breakdown, 1)
+        right_layout.addWidget(self.totals)
+
+        splitter = QSplitter()
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(1, 2)
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter, 1)
+        layout.addWidget(self.progress_row)
+        self.refresh()
+
+    # -- library list ---------------------------------------------------------------------------
+
+    def refresh(self, select: str | None = None) -> None:
+        current = select or (
+            self.model_list.currentItem().data(Qt.ItemDataRole.UserRole)
+            if self.model_list.currentItem()
+            else None
+        )
+        self.model_list.clear()
+        for entry in library.list_models():
+            params = entry.manifest.get("counted_parameters")
+            size = f"{params / 1e6:,.1f}M" if params else "?"
+            item = QListWidgetItem(f"{entry.id}\n{entry.manifest.get('format', '?')} · {size}")
+            item.setData(Qt.ItemDataRole.UserRole, entry.id)
+            self.model_list.addItem(item)
+            if entry.id == current:
+                self.model_list.setCurrentItem(item)
+        if self.model_list.currentItem() is None and self.model_list.count():
+            self.model_list.setCurrentRow(0)
+        if not self.model_list.count():
+            self._show_details(None)
+
+    def selected_id(self) -> str | None:
+        item = self.model_list.currentItem()
+        return item.data(Qt.ItemDataRole.UserRole) if item else None
+
+    def _on_selection_changed(self, current: QListWidgetItem | None, _previous: object) -> None:
+        self._show_details(current.data(Qt.ItemDataRole.UserRole) if current else None)
+
+    def _show_details(self, model_id: str | None) -> None:
+        self.remove_button.setEnabled(model_id is not None)
+        self.breakdown.setRowCount(0)
+        if model_id is None:
+            self.title.setText(self.tr("<h2>No model selected</h2>"))
+            self.facts.setText(self.tr("Import a model to get started."))
+            self.totals.clear()
+            return
+        try:
+            info = library.model_info(library.get_model(model_id))
+        except LlamaDeskError as exc:
+            self.title.setText(f"<h2>{model_id}</h2>")
+            self.facts.setText(str(exc))
+            self.totals.clear()
+            return
+        self.title.setText(f"<h2>{info['id']}</h2>")
+        lineage = info.get("lineage")
+        rows = [
+            (self.tr("Architecture"), f"{info['architecture']} ({info['model_type']})"),
+            (self.tr("Context length"), self.tr("{0} tokens").format(f"{info['context_length']:,}")),
+            (self.tr("Imported from"), f"{info['format']} · {info['source']}"),
+            (self.tr("Weights"), f"{info['dtype'] or '?'} · {'in place' if info['in_place'] else 'copied'}"),
+            (self.tr("SHA-256"), (info["sha256"] or "")[:16] + "…"),
+            (self.tr("Added"), info["created"] or ""),
+        ]
+        if lineage:
+            rows.append(
+                (self.tr("Lineage"), " + ".join(str(v) for k, v in lineage.items() if k != "base_sha256"))
+            )
+        self.facts.setText(
+            "<table>"
+            + "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{v}</td></tr>" for k, v in rows)
+            + "</table>"
+        )
+
+        components = info["parameters"]["breakdown"]["components"]
+        self.breakdown.setRowCount(len(components))
+        for row, c in enumerate(components):
+            formula = c["formula"] + (
+                self.tr(" × {0} layers").format(c["repeats"]) if c["repeats"] > 1 else ""
+            )
+            count = QTableWidgetItem(f"{c['total']:,}")
+            count.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.breakdown.setItem(row, 0, QTableWidgetItem(c["name"]))
+            self.breakdown.setItem(row, 1, QTableWidgetItem(formula))
+            self.breakdown.setItem(row, 2, count)
+        params = info["parameters"]
+        verdict = self.tr("equal ✔") if params["match"] else self.tr("DIFFERENT ✘")
+        memory = " · ".join(f"{k} {_human_bytes(v)}" for k, v in info["memory_bytes"].items())
+        kv = _human_bytes(info["kv_cache_bytes_per_token"]["bf16"])
+        self.totals.setText(
+            self.tr(
+                "<b>Total by formula:</b> {0} &nbsp; <b>Counted from weights:</b> {1} ({2})<br>"
+                "<b>Weights memory:</b> {3}<br><b>KV cache:</b> {4} per token of context (bf16)"
+            ).format(f"{params['formula']:,}", f"{params['counted']:,}", verdict, memory, kv)
+        )
+
+    def _on_context_menu(self, pos) -> None:
+        if self.selected_id() is None:
+            return
+        menu = QMenu(self)
+        menu.addAction(self.tr("Remove from library"), self._on_remove_clicked)
+        menu.exec(self.model_list.mapToGlobal(pos))
+
+    def _on_remove_clicked(self) -> None:
+        model_id = self.selected_id()
+        if model_id is None:
+            return
+        from PySide6.QtWidgets import QMessageBox
+
+        answer = QMessageBox.question(
+            self,
+            self.tr("Remove model"),
+            self.tr("Remove '{0}' from the library? Its files in the library are deleted.").format(model_id),
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            self.remove_model(model_id)
+
+    def remove_model(self, model_id: str) -> None:
+        try:
+            library.remove_model(model_id)
+        except LlamaDeskError as exc:
+            show_error(self, str(exc))
+        self.refresh()
+        self.library_changed.emit()
+
+    # -- import ---------------------------------------------------------------------------------
+
+    def _on_import_folder_clicked(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, self.tr("Choose a model folder"))
+        if folder:
+            self._ask_and_import(Path(folder))
+
+    def _on_import_file_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, self.tr("Choose a GGUF file"), "", self.tr("GGUF models (*.gguf)")
+        )
+        if path:
+            self._ask_and_import(Path(path))
+
+    def _ask_and_import(self, src: Path) -> None:
+        dialog = ImportDialog(src, self)
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            self.start_import(
+                src, dialog.name_edit.text().strip() or None, in_place=dialog.in_place.isChecked()
+            )
+
+    def is_busy(self) -> bool:
+        return self._task is not None
+
+    def start_import(self, src: Path, name: str | None = None, *, in_place: bool = False) -> Task | None:
+        """Import on a worker thread; progress shows below the panels. One import at a time."""
+        if self._task is not None:
+            show_error(self, self.tr("An import is already running; wait for it or cancel it."))
+            return None
+        task = Task(
+            lambda progress: library.import_model(src, name, in_place=in_place, progress=progress), self
+        )
+        task.progressed.connect(self._on_import_progressed)
+        task.succeeded.connect(self._on_import_succeeded)
+        task.failed.connect(self._on_import_failed)
+        task.cancelled.connect(self._on_import_cancelled)
+        task.finished.connect(self._on_import_finished)
+        self._task = task
+        self.progress_label.setText(self.tr("Importing {0}…").format(src.name))
+        self.progress_bar.setValue(0)
+        self.cancel_button.setEnabled(True)
+        self.progress_row.show()
+        self.import_folder_button.setEnabled(False)
+        self.import_file_button.setEnabled(False)
+        task.start()
+        return task
+
+    def _on_import_progressed(self, fraction: float, message: str) -> None:
+        self.progress_bar.setValue(int(fraction * 1000))
+        if message:
+            self.progress_label.setText(message)
+
+    def _on_import_succeeded(self, entry: library.ModelEntry) -> None:
+        self.status_message.emit(self.tr("Imported {0}.").format(entry.id))
+        self.refresh(select=entry.id)
+        self.library_changed.emit()
+
+    def _on_import_failed(self, message: str) -> None:
+        show_error(self, self.tr("The import failed: {0}").format(message))
+
+    def _on_import_cancelled(self) -> None:
+        self.status_message.emit(self.tr("Import cancelled; the library is unchanged."))
+
+    def _on_import_finished(self) -> None:
+        self._task.deleteLater()
+        self._task = None
+        self.progress_row.hide()
+        self.import_folder_button.setEnabled(True)
+        self.import_file_button.setEnabled(True)
+
+    def _on_cancel_clicked(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self.cancel_button.setEnabled(False)
+            self.progress_label.setText(self.tr("Cancelling…"))
+
+    def shutdown(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task.wait()
+
+    # -- drag and drop ------------------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt override)
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                self._ask_and_import(Path(url.toLocalFile()))
+                break
+        event.acceptProposedAction()
