@@ -54,7 +54,10 @@ def test_info_reports_breakdown(tiny_model_dir):
     [
         (lambda d: (d / "config.json").unlink(), "not a model"),
         (lambda d: (d / "tokenizer.json").unlink() or (d / "tokenizer_config.json").unlink(), "no tokenizer"),
-        (lambda d: os.truncate(d / "model.safetensors", (d / "model.safetensors").stat().st_size // 2), "truncated"),
+        (
+            lambda d: os.truncate(d / "model.safetensors", (d / "model.safetensors").stat().st_size // 2),
+            "truncated",
+        ),
         (lambda d: (d / "model.safetensors").write_bytes(b"\x00garbage"), "damaged"),
         (lambda d: (d / "config.json").write_text('{"model_type": "gpt2"}'), "Llama-family"),
     ],
@@ -107,7 +110,9 @@ def test_kill_during_import_leaves_library_as_it_was(tmp_path, tiny_model_dir, h
     with open(big / "zz-padding.bin", "wb") as handle:
         handle.truncate(1_500_000_000)
     env = os.environ | {"LLAMADESK_HOME": str(home)}
-    proc = subprocess.Popen([sys.executable, "-m", "llamadesk", "models", "import", str(big), "--name", "big"], env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llamadesk", "models", "import", str(big), "--name", "big"], env=env
+    )
     models = home / "models"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not any(p.name.startswith(".staging-") for p in models.glob("*")):
@@ -118,3 +123,18 @@ def test_kill_during_import_leaves_library_as_it_was(tmp_path, tiny_model_dir, h
     assert library.list_models() == []
     library.import_model(tiny_model_dir, "after", in_place=True)
     assert sorted(p.name for p in models.iterdir()) == ["after"]
+
+
+def test_disk_full_during_copy_gives_clear_error(tiny_model_dir, monkeypatch):
+    import errno
+
+    from llamadesk.core.errors import ResourceError
+    from llamadesk.core.formats import hf
+
+    def full_disk(src, dest, progress):
+        raise OSError(errno.ENOSPC, "No space left on device", str(dest / "model.safetensors"))
+
+    monkeypatch.setattr(hf, "copy_hf_folder", full_disk)
+    with pytest.raises(ResourceError, match="No space left on device.*library is unchanged"):
+        library.import_model(tiny_model_dir, "tiny")
+    assert list(paths.models_dir().iterdir()) == []

@@ -37,3 +37,22 @@ def test_remove_model(qtbot, view, tiny_model_dir):
     with qtbot.waitSignal(view.library_changed):
         view.remove_model("tiny")
     assert view.model_list.count() == 0
+
+
+def test_drop_opens_import_dialog_for_the_dropped_path(qtbot, view, tiny_model_dir, monkeypatch):
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    seen = []
+    monkeypatch.setattr(view, "_ask_and_import", seen.append)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(tiny_model_dir))])
+    event = QDropEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    view.dropEvent(event)
+    assert seen == [tiny_model_dir]
