@@ -24,8 +24,10 @@ def test_core_never_imports_qt():
     offenders = [
         str(path.relative_to(CORE))
         for path in CORE.rglob("*.py")
-        if any(name.split(".")[0] in {"PySide6", "llamadesk.ui"} or name.startswith("llamadesk.ui")
-               for name in _imported_modules(path))
+        if any(
+            name.split(".")[0] in {"PySide6", "llamadesk.ui"} or name.startswith("llamadesk.ui")
+            for name in _imported_modules(path)
+        )
     ]
     assert offenders == []
 

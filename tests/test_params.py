@@ -1,4 +1,9 @@
-from llamadesk.core.params import breakdown_from_config, count_from_shapes, kv_cache_bytes_per_token, memory_bytes
+from llamadesk.core.params import (
+    breakdown_from_config,
+    count_from_shapes,
+    kv_cache_bytes_per_token,
+    memory_bytes,
+)
 
 LLAMA2_7B = {
     "vocab_size": 32000,
