@@ -18,7 +18,7 @@ def test_import_on_worker_shows_details(qtbot, view, tiny_model_dir):
     assert view.selected_id() == "tiny"
     assert view.breakdown.rowCount() == 11
     assert "equal" in view.totals.text()
-    assert not view.progress_row.isVisible()
+    assert not view.task_bar.isVisible()
 
 
 def test_failed_import_shows_error_and_changes_nothing(qtbot, view, tmp_path):

@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMenu,
-    QProgressBar,
     QPushButton,
     QSplitter,
     QTableWidget,
@@ -32,6 +31,7 @@ from PySide6.QtWidgets import (
 from llamadesk.core import library
 from llamadesk.core.errors import LlamaDeskError
 from llamadesk.ui.dialogs import show_error
+from llamadesk.ui.task_bar import TaskBar
 from llamadesk.ui.tasks import Task
 
 
@@ -72,7 +72,6 @@ class ModelsView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setAcceptDrops(True)
-        self._task: Task | None = None
 
         self.model_list = QListWidget()
         self.model_list.setAccessibleName(self.tr("Library models"))
@@ -91,18 +90,11 @@ class ModelsView(QWidget):
         self.remove_button.clicked.connect(self._on_remove_clicked)
         self.remove_button.setEnabled(False)
 
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setRange(0, 1000)
-        self.progress_label = QLabel()
-        self.cancel_button = QPushButton(self.tr("Cancel"))
-        self.cancel_button.clicked.connect(self._on_cancel_clicked)
-        self.progress_row = QWidget()
-        progress_layout = QHBoxLayout(self.progress_row)
-        progress_layout.setContentsMargins(0, 0, 0, 0)
-        progress_layout.addWidget(self.progress_label, 2)
-        progress_layout.addWidget(self.progress_bar, 3)
-        progress_layout.addWidget(self.cancel_button)
-        self.progress_row.hide()
+        self.task_bar = TaskBar()
+        self.task_bar.busy_changed.connect(self._on_busy_changed)
+        self.task_bar.cancelled.connect(
+            lambda: self.status_message.emit(self.tr("Import cancelled; the library is unchanged."))
+        )
 
         hint = QLabel(self.tr("Drop a model folder or a .gguf file here to import it."))
         hint.setWordWrap(True)
@@ -154,7 +146,7 @@ class ModelsView(QWidget):
         splitter.setStretchFactor(1, 2)
         layout = QVBoxLayout(self)
         layout.addWidget(splitter, 1)
-        layout.addWidget(self.progress_row)
+        layout.addWidget(self.task_bar)
         self.refresh()
 
     # -- library list ---------------------------------------------------------------------------
@@ -293,65 +285,25 @@ class ModelsView(QWidget):
                 src, dialog.name_edit.text().strip() or None, in_place=dialog.in_place.isChecked()
             )
 
-    def is_busy(self) -> bool:
-        return self._task is not None
-
     def start_import(self, src: Path, name: str | None = None, *, in_place: bool = False) -> Task | None:
         """Import on a worker thread; progress shows below the panels. One import at a time."""
-        if self._task is not None:
-            show_error(self, self.tr("An import is already running; wait for it or cancel it."))
-            return None
-        task = Task(
-            lambda progress: library.import_model(src, name, in_place=in_place, progress=progress), self
+        return self.task_bar.start(
+            self.tr("Importing {0}…").format(src.name),
+            lambda progress: library.import_model(src, name, in_place=in_place, progress=progress),
+            self._on_import_succeeded,
         )
-        task.progressed.connect(self._on_import_progressed)
-        task.succeeded.connect(self._on_import_succeeded)
-        task.failed.connect(self._on_import_failed)
-        task.cancelled.connect(self._on_import_cancelled)
-        task.finished.connect(self._on_import_finished)
-        self._task = task
-        self.progress_label.setText(self.tr("Importing {0}…").format(src.name))
-        self.progress_bar.setValue(0)
-        self.cancel_button.setEnabled(True)
-        self.progress_row.show()
-        self.import_folder_button.setEnabled(False)
-        self.import_file_button.setEnabled(False)
-        task.start()
-        return task
-
-    def _on_import_progressed(self, fraction: float, message: str) -> None:
-        self.progress_bar.setValue(int(fraction * 1000))
-        if message:
-            self.progress_label.setText(message)
 
     def _on_import_succeeded(self, entry: library.ModelEntry) -> None:
         self.status_message.emit(self.tr("Imported {0}.").format(entry.id))
         self.refresh(select=entry.id)
         self.library_changed.emit()
 
-    def _on_import_failed(self, message: str) -> None:
-        show_error(self, self.tr("The import failed: {0}").format(message))
-
-    def _on_import_cancelled(self) -> None:
-        self.status_message.emit(self.tr("Import cancelled; the library is unchanged."))
-
-    def _on_import_finished(self) -> None:
-        self._task.deleteLater()
-        self._task = None
-        self.progress_row.hide()
-        self.import_folder_button.setEnabled(True)
-        self.import_file_button.setEnabled(True)
-
-    def _on_cancel_clicked(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self.cancel_button.setEnabled(False)
-            self.progress_label.setText(self.tr("Cancelling…"))
+    def _on_busy_changed(self, busy: bool) -> None:
+        self.import_folder_button.setEnabled(not busy)
+        self.import_file_button.setEnabled(not busy)
 
     def shutdown(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task.wait()
+        self.task_bar.shutdown()
 
     # -- drag and drop ------------------------------------------------------------------------------
 
