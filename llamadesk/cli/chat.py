@@ -1,0 +1,235 @@
+"""`llamadesk chat MODEL [PROMPT]` and `llamadesk chats list|search|show|export|delete`.
+
+With a prompt, the reply streams to stdout and the figures (tokens/s, time to first token) go to
+stderr, so `llamadesk chat m "…" > reply.txt` captures only the reply. Without one, a REPL:
+Ctrl+C stops the reply being written, Ctrl+D or /exit leaves."""
+
+import argparse
+import sys
+import threading
+from contextlib import closing
+from pathlib import Path
+
+from llamadesk.cli._output import human_bytes, print_json, stderr_progress
+from llamadesk.core.errors import LlamaDeskError
+from llamadesk.core.generation import GenerationSettings
+
+_REPL_HELP = "Type a message. Ctrl+C stops a reply; /reset starts over; /exit or Ctrl+D quits."
+
+
+class _IntermixedParser(argparse.ArgumentParser):
+    """Accepts options between MODEL and PROMPT (`chat m --temperature 0 "hi"`): plain argparse
+    fills both positionals at once, leaving PROMPT empty and the text unrecognised."""
+
+    _inner = False
+
+    def parse_known_args(
+        self, args: list[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        if self._inner:
+            return super().parse_known_args(args, namespace)
+        self._inner = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._inner = False
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    defaults = GenerationSettings()
+    p = subparsers.add_parser("chat", help="chat with a library model (one prompt, or a REPL without one)")
+    p.__class__ = _IntermixedParser  # subparsers are built by the parent's class; this one needs more
+    p.add_argument("model", help="the model's id in the library")
+    p.add_argument("prompt", nargs="?", help="the message to answer; omit it for an interactive chat")
+    p.add_argument("--adapter", help="answer with this LoRA adapter on top of the model")
+    p.add_argument("--system", default="", help="the system prompt")
+    p.add_argument("--temperature", type=float, default=defaults.temperature, help="0 = greedy")
+    p.add_argument("--top-p", type=float, default=defaults.top_p)
+    p.add_argument("--top-k", type=int, default=defaults.top_k, help="0 = off")
+    p.add_argument("--repetition-penalty", type=float, default=defaults.repetition_penalty)
+    p.add_argument("--max-new-tokens", type=int, default=defaults.max_new_tokens)
+    p.add_argument("--seed", type=int, help="makes sampled replies reproducible")
+    p.add_argument("--save", action="store_true", help="keep the conversation in the chat history")
+    p.set_defaults(handler=_chat)
+
+    p = subparsers.add_parser("chats", help="saved conversations")
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    v = verbs.add_parser("list", help="list conversations, newest first")
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(handler=_list)
+    v = verbs.add_parser("search", help="conversations whose title or messages contain TEXT")
+    v.add_argument("text")
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(handler=_list)
+    v = verbs.add_parser("export", help="write a conversation as Markdown or JSON")
+    v.add_argument("id", type=int)
+    v.add_argument("--format", choices=["markdown", "json"], default="markdown")
+    v.add_argument("--output", "-o", type=Path, help="file to write (default: stdout)")
+    v.set_defaults(handler=_export)
+    v = verbs.add_parser("delete", help="delete a conversation")
+    v.add_argument("id", type=int)
+    v.set_defaults(handler=_delete)
+
+
+def _settings(args: argparse.Namespace) -> GenerationSettings:
+    return GenerationSettings(
+        temperature=args.temperature,
+        top_p=args.top_p,
+        top_k=args.top_k,
+        repetition_penalty=args.repetition_penalty,
+        max_new_tokens=args.max_new_tokens,
+        seed=args.seed,
+    )
+
+
+class _Session:
+    """One conversation on the command line: the messages so far, saved as they complete if asked."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from llamadesk.core.engine import ChatEngine
+
+        self.settings = _settings(args)
+        self.system = args.system
+        self.adapter = args.adapter
+        self.engine = ChatEngine()
+        self.engine.load(args.model, stderr_progress())
+        if args.adapter:
+            self.engine.set_adapter(args.adapter)
+        self.history = None
+        self.conversation_id: int | None = None
+        if args.save:
+            from llamadesk.core.history import ChatHistory
+
+            self.history = ChatHistory()
+        self.reset()
+
+    def reset(self) -> None:
+        self.messages: list[dict] = [{"role": "system", "content": self.system}] if self.system else []
+        self.conversation_id = None
+
+    def _save(self, role: str, content: str, **figures: object) -> None:
+        if self.history is None:
+            return
+        if self.conversation_id is None:
+            self.conversation_id = self.history.create(
+                system_prompt=self.system, settings=self.settings, model_id=self.engine.model_id
+            ).id
+        self.history.add_message(self.conversation_id, role, content, **figures)
+
+    def reply(self, prompt: str) -> None:
+        """Stream the answer to `prompt` to stdout. Ctrl+C keeps what was written so far."""
+        if not prompt.strip():
+            raise LlamaDeskError("The prompt is empty; type a message to send.")
+        asked = [*self.messages, {"role": "user", "content": prompt}]
+        pieces: list[str] = []
+        interrupted = False
+        with closing(self.engine.stream(asked, self.settings, threading.Event())) as stream:
+            try:
+                for piece in stream:
+                    pieces.append(piece)
+                    sys.stdout.write(piece)
+                    sys.stdout.flush()
+            except KeyboardInterrupt:
+                interrupted = True
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+        stats = self.engine.last_stats
+        # A prompt that did not fit raised before anything was produced; only now is it history.
+        self.messages = [*asked, {"role": "assistant", "content": "".join(pieces)}]
+        self._save("user", prompt)
+        if interrupted or stats is None:
+            self._save("assistant", "".join(pieces), model_id=self.engine.model_id, finish_reason="stopped")
+            print("[stopped]", file=sys.stderr)
+            return
+        self._save(
+            "assistant",
+            "".join(pieces),
+            model_id=self.engine.model_id,
+            adapter_id=self.engine.active_adapter,
+            settings=self.settings,
+            tokens=stats.new_tokens,
+            tokens_per_s=stats.tokens_per_s,
+            ttft_s=stats.ttft_s,
+            finish_reason=stats.finish_reason,
+        )
+        note = f" · {stats.truncated_turns} oldest messages left out to fit" if stats.truncated_turns else ""
+        print(
+            f"[{stats.new_tokens} tokens · {stats.tokens_per_s:.1f} tokens/s · "
+            f"first token {stats.ttft_s:.2f} s{note}]",
+            file=sys.stderr,
+        )
+
+
+def _chat(args: argparse.Namespace) -> int:
+    if args.prompt is not None and not args.prompt.strip():
+        raise LlamaDeskError("The prompt is empty; give a message, or none for an interactive chat.")
+    session = _Session(args)
+    if args.prompt is not None:
+        session.reply(args.prompt)
+        return 0
+    info = session.engine.info()
+    print(
+        f"{info['model_id']} on {info['device']} ({info['dtype']}, {human_bytes(info['memory_bytes'])}). "
+        + _REPL_HELP,
+        file=sys.stderr,
+    )
+    while True:
+        try:
+            line = input(">>> ")
+        except EOFError:
+            print(file=sys.stderr)
+            return 0
+        except KeyboardInterrupt:
+            print(file=sys.stderr)
+            continue
+        command = line.strip()
+        if command in ("/exit", "/quit"):
+            return 0
+        if command == "/reset":
+            session.reset()
+            print("Started a new conversation.", file=sys.stderr)
+        elif command:
+            try:
+                session.reply(line)
+            except LlamaDeskError as exc:  # a REPL survives a too-long message
+                print(f"llamadesk: {exc}", file=sys.stderr)
+
+
+def _list(args: argparse.Namespace) -> int:
+    from llamadesk.core.history import ChatHistory
+
+    with ChatHistory() as history:
+        found = history.search(args.text) if getattr(args, "text", None) else history.conversations()
+    rows = [{"id": c.id, "title": c.title, "model_id": c.model_id, "updated": c.updated} for c in found]
+    if args.json:
+        print_json(rows)
+    elif not rows:
+        print("No conversations.")
+    else:
+        for row in rows:
+            print(f"{row['id']:>5}  {row['updated'][:16].replace('T', ' ')}  {row['title']}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from llamadesk.core.history import ChatHistory, export_json, export_markdown, write_export
+
+    with ChatHistory() as history:
+        conversation = history.get(args.id)
+    if args.output:
+        write_export(conversation, args.output, args.format)
+        print(f"Wrote {args.output}", file=sys.stderr)
+    elif args.format == "json":
+        print_json(export_json(conversation))
+    else:
+        sys.stdout.write(export_markdown(conversation))
+    return 0
+
+
+def _delete(args: argparse.Namespace) -> int:
+    from llamadesk.core.history import ChatHistory
+
+    with ChatHistory() as history:
+        history.delete(args.id)
+    print(f"Deleted conversation {args.id}.")
+    return 0

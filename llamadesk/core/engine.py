@@ -1,0 +1,365 @@
+"""The chat engine: one loaded model, streaming replies, stop on request, LoRA adapters on top.
+
+Generation is a plain decode loop over the model's KV cache, run in the caller's thread: the caller
+(the CLI's main thread or the GUI's worker thread) pulls pieces of text from a generator, and a
+stop request is checked before and after every forward pass, so at most the token being computed
+when Stop was pressed is thrown away, and nothing is ever shown after it. No helper thread means
+none can leak, and a private torch.Generator makes seeded replies reproducible without touching
+the global RNG that training or another chat may be using."""
+
+import contextlib
+import gc
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from llamadesk.core import library
+from llamadesk.core.chat_templates import (
+    END_OF_TURN_TOKENS,
+    FALLBACK_TEMPLATES,
+    fallback_template_name,
+    fit_history,
+)
+from llamadesk.core.errors import IncompatibleAdapterError, InvalidModelError, LlamaDeskError, NotFoundError
+from llamadesk.core.generation import GenerationSettings, GenerationStats
+from llamadesk.core.progress import Progress
+
+log = logging.getLogger(__name__)
+
+
+class GenerationBusyError(LlamaDeskError):
+    """A second reply was requested while one is still being written."""
+
+
+class EmptyPromptError(LlamaDeskError):
+    """The message to answer has no text."""
+
+
+class NoModelError(LlamaDeskError):
+    """Generation was asked for before any model was loaded."""
+
+
+def pick_device(parameters: int) -> tuple[str, Any]:
+    """The fastest place this machine has for the model, and the dtype that suits it there.
+
+    GPUs run bf16 (fp16 where bf16 is not supported); CPUs run fp32, which is faster there and
+    exact, unless fp32 weights would take more than half the memory, then bf16."""
+    import psutil
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda", torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if torch.backends.mps.is_available():
+        return "mps", torch.float16
+    if parameters * 4 > psutil.virtual_memory().total // 2:
+        return "cpu", torch.bfloat16
+    return "cpu", torch.float32
+
+
+@contextlib.contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """transformers draws a progress bar on stderr while loading; the CLI's output must stay clean."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+class ChatEngine:
+    """One model in memory, answering one conversation at a time (a lock guards it)."""
+
+    def __init__(self) -> None:
+        self.model_id: str | None = None
+        self.entry: library.ModelEntry | None = None
+        self.model: Any = None  # a transformers model, or a peft.PeftModel once adapters are loaded
+        self.tokenizer: Any = None
+        self.device: str = ""
+        self.dtype: str = ""
+        self.context_length: int = 0
+        self.template: str = ""  # "model" (its own), or the fallback used: "llama3", "chatml", "llama2"
+        self.active_adapter: str | None = None
+        self.loaded_adapters: list[str] = []
+        self.last_stats: GenerationStats | None = None
+        self._fallback_template: str | None = None
+        self._stop_ids: set[int] = set()
+        self._lock = threading.Lock()
+
+    # -- loading ----------------------------------------------------------------------------------
+
+    def load(self, model_id: str, progress: Progress | None = None) -> None:
+        """Load a library model, replacing the one in memory (freed first, so two never coexist)."""
+        progress = progress or Progress()
+        entry = library.get_model(model_id)
+        if not (entry.path / "config.json").is_file():
+            raise NotFoundError(
+                f"The files of '{model_id}' are missing from {entry.path}; "
+                "import the model again or remove it from the library."
+            )
+        progress(0.0, f"Loading {model_id}")
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        device, dtype = pick_device(int(entry.manifest.get("counted_parameters") or 0))
+        with self._lock:
+            self._release()
+            try:
+                with _quiet_loading():
+                    tokenizer = AutoTokenizer.from_pretrained(entry.path)
+                    progress(0.1, f"Loading {model_id} weights")
+                    model = AutoModelForCausalLM.from_pretrained(entry.path, dtype=dtype)
+            except (OSError, ValueError, RuntimeError, KeyError) as exc:
+                raise InvalidModelError(f"'{model_id}' could not be loaded ({exc}).") from exc
+            progress(0.8, f"Moving {model_id} to {device}")
+            model.to(device).eval()
+            self.model, self.tokenizer, self.entry, self.model_id = model, tokenizer, entry, model_id
+            self.device = device
+            self.dtype = str(dtype).removeprefix("torch.")
+            self.context_length = int(getattr(model.config, "max_position_embeddings", 0) or 2048)
+            self._setup_template()
+        progress(1.0, f"{model_id} is ready")
+
+    def _setup_template(self) -> None:
+        vocab = self.tokenizer.get_vocab()
+        if getattr(self.tokenizer, "chat_template", None):
+            self.template, self._fallback_template = "model", None
+        else:
+            self.template = fallback_template_name(vocab)
+            self._fallback_template = FALLBACK_TEMPLATES[self.template]
+        stop = {self.tokenizer.eos_token_id}
+        eos = getattr(self.model.generation_config, "eos_token_id", None)
+        stop.update(eos if isinstance(eos, list) else [eos])
+        stop.update(vocab[token] for token in END_OF_TURN_TOKENS if token in vocab)
+        self._stop_ids = {i for i in stop if i is not None}
+
+    def unload(self) -> None:
+        with self._lock:
+            self._release()
+
+    def _release(self) -> None:
+        had_model = self.model is not None
+        self.model = self.tokenizer = self.entry = self.model_id = None
+        self.active_adapter, self.loaded_adapters, self.last_stats = None, [], None
+        self.device = self.dtype = self.template = ""
+        if had_model:
+            gc.collect()
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+
+    def memory_bytes(self) -> int:
+        """GPU memory held by tensors on a GPU; the whole process's resident memory on a CPU."""
+        if self.device == "cuda":
+            import torch
+
+            return int(torch.cuda.memory_allocated())
+        import psutil
+
+        return int(psutil.Process().memory_info().rss)
+
+    def info(self) -> dict[str, Any]:
+        """What the status bar and `chat --verbose` show about the loaded model."""
+        return {
+            "model_id": self.model_id,
+            "device": self.device,
+            "dtype": self.dtype,
+            "context_length": self.context_length,
+            "template": self.template,
+            "adapter": self.active_adapter,
+            "memory_bytes": self.memory_bytes(),
+        }
+
+    # -- adapters ---------------------------------------------------------------------------------
+
+    def load_adapters(self, adapter_ids: list[str], progress: Progress | None = None) -> None:
+        """Put LoRA adapters beside the base weights (not merged), so switching is instant."""
+        from llamadesk.core import adapters
+
+        progress = progress or Progress()
+        with self._lock:
+            self._require_model()
+            wanted = [a for a in adapter_ids if a not in self.loaded_adapters]
+            entries = [adapters.get_adapter(a) for a in wanted]
+            for entry in entries:  # every check before any change, so a bad one changes nothing
+                adapters.check_compatible(entry, self.entry)
+            for index, entry in enumerate(entries):
+                progress(index / len(entries), f"Loading adapter {entry.id}")
+                self._attach_adapter(entry)
+        progress(1.0, "Adapters ready")
+
+    def _attach_adapter(self, entry: Any) -> None:
+        from peft import PeftModel
+
+        try:
+            if isinstance(self.model, PeftModel):
+                self.model.load_adapter(str(entry.path), adapter_name=entry.id)
+            else:
+                self.model = PeftModel.from_pretrained(self.model, str(entry.path), adapter_name=entry.id)
+        except (OSError, ValueError, RuntimeError, KeyError) as exc:
+            raise IncompatibleAdapterError(f"Adapter '{entry.id}' could not be loaded ({exc}).") from exc
+        self.model.eval()
+        self.loaded_adapters.append(entry.id)
+        # PEFT makes the adapter it just loaded the active one; ours stays as the user chose.
+        if self.active_adapter is not None:
+            self.model.set_adapter(self.active_adapter)
+
+    def set_adapter(self, adapter_id: str | None) -> None:
+        """Answer with `adapter_id` (loaded on first use), or with the bare base model for None."""
+        if adapter_id is not None and adapter_id not in self.loaded_adapters:
+            self.load_adapters([adapter_id])
+        with self._lock:
+            self._require_model()
+            if adapter_id is not None:
+                self.model.set_adapter(adapter_id)
+            self.active_adapter = adapter_id
+
+    def _adapter_context(self) -> contextlib.AbstractContextManager:
+        """With adapters loaded but none chosen, switch them off for this reply: the base model's
+        output, bit for bit, without reloading it."""
+        if self.loaded_adapters and self.active_adapter is None:
+            return self.model.disable_adapter()
+        return contextlib.nullcontext()
+
+    # -- generation -------------------------------------------------------------------------------
+
+    def _require_model(self) -> None:
+        if self.model is None:
+            raise NoModelError("No model is loaded; choose a model first.")
+
+    def count_tokens(self, messages: list[dict]) -> int:
+        return len(self._encode(messages))
+
+    def _encode(self, messages: list[dict]) -> list[int]:
+        from jinja2 import TemplateError
+
+        extra = {"chat_template": self._fallback_template} if self._fallback_template else {}
+        try:
+            ids = self.tokenizer.apply_chat_template(
+                messages,
+                add_generation_prompt=True,
+                return_dict=False,
+                # Text that looks like "<|im_end|>" in a message stays text, not a control token.
+                sanitize_control_tokens=True,
+                **extra,
+            )
+        except TemplateError as exc:
+            raise LlamaDeskError(f"This model's chat template refused the conversation: {exc}") from exc
+        return list(ids)
+
+    def prompt_budget(self, max_new_tokens: int) -> int:
+        """Tokens the prompt may use: the context minus room for the reply (at most half of it)."""
+        return self.context_length - min(max_new_tokens, self.context_length // 2)
+
+    def stream(
+        self, messages: list[dict], settings: GenerationSettings, cancel: threading.Event
+    ) -> Iterator[str]:
+        """Yield the reply to `messages` piece by piece; `self.last_stats` is set when it ends.
+
+        Close the generator (or run it out) to free the engine: until then it holds the lock."""
+        if not self._lock.acquire(blocking=False):
+            raise GenerationBusyError("A reply is still being written; stop it or wait for it to finish.")
+        try:
+            yield from self._generate(messages, settings, cancel)
+        finally:
+            self._lock.release()
+
+    def _generate(
+        self, messages: list[dict], settings: GenerationSettings, cancel: threading.Event
+    ) -> Iterator[str]:
+        import torch
+        from transformers import DynamicCache
+
+        self.last_stats = None
+        self._require_model()
+        if not messages or messages[-1]["role"] != "user" or not messages[-1]["content"].strip():
+            raise EmptyPromptError("The message is empty; type something to send.")
+        started = time.perf_counter()
+        kept, dropped = fit_history(messages, self.count_tokens, self.prompt_budget(settings.max_new_tokens))
+        prompt = self._encode(kept)
+        max_new = min(settings.max_new_tokens, self.context_length - len(prompt))
+        seed = settings.seed if settings.seed is not None else secrets.randbits(63)
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        processors = self._processors(settings)
+
+        new: list[int] = []
+        shown = ""
+        first_at = last_at = started
+        finish = "length"
+        with torch.inference_mode(), self._adapter_context():
+            cache = DynamicCache(config=self.model.config)
+            context = torch.tensor([prompt], device=self.device)  # (1, seq): what the penalty looks at
+            step_input = context
+            for _ in range(max_new):
+                if cancel.is_set():
+                    finish = "stopped"
+                    break
+                logits = self.model(
+                    input_ids=step_input, cache=cache, use_cache=True, logits_to_keep=1
+                ).logits
+                scores = processors(context, logits[:, -1, :].float())  # (1, vocab)
+                if settings.greedy:
+                    next_id = int(scores.argmax(dim=-1))
+                else:
+                    probs = torch.softmax(scores, dim=-1)
+                    next_id = int(torch.multinomial(probs, 1, generator=generator))
+                if cancel.is_set():  # Stop arrived during the forward pass: show nothing more
+                    finish = "stopped"
+                    break
+                last_at = time.perf_counter()
+                if not new:
+                    first_at = last_at
+                if next_id in self._stop_ids:
+                    finish = "eos"
+                    break
+                new.append(next_id)
+                step_input = torch.tensor([[next_id]], device=self.device)
+                context = torch.cat([context, step_input], dim=1)
+                text = self.tokenizer.decode(new, skip_special_tokens=True)
+                # Hold back a half-decoded character (a multi-byte one split across tokens).
+                if not text.endswith("\ufffd") and text.startswith(shown) and len(text) > len(shown):
+                    yield text[len(shown) :]
+                    shown = text
+            text = self.tokenizer.decode(new, skip_special_tokens=True)
+            if finish != "stopped" and text.startswith(shown) and len(text) > len(shown):
+                yield text[len(shown) :]
+
+        ended = time.perf_counter()
+        decode_time = last_at - first_at
+        self.last_stats = GenerationStats(
+            new_tokens=len(new),
+            seconds=ended - started,
+            tokens_per_s=(len(new) - 1) / decode_time if len(new) > 1 and decode_time > 0 else 0.0,
+            ttft_s=first_at - started,
+            truncated_turns=dropped,
+            prompt_tokens=len(prompt),
+            finish_reason=finish,
+            seed=seed,
+        )
+
+    @staticmethod
+    def _processors(settings: GenerationSettings) -> Any:
+        from transformers import (
+            LogitsProcessorList,
+            RepetitionPenaltyLogitsProcessor,
+            TemperatureLogitsWarper,
+            TopKLogitsWarper,
+            TopPLogitsWarper,
+        )
+
+        chain = LogitsProcessorList()
+        if settings.repetition_penalty != 1.0:
+            chain.append(RepetitionPenaltyLogitsProcessor(settings.repetition_penalty))
+        if not settings.greedy:
+            chain.append(TemperatureLogitsWarper(settings.temperature))
+            if settings.top_k > 0:
+                chain.append(TopKLogitsWarper(settings.top_k))
+            if settings.top_p < 1.0:
+                chain.append(TopPLogitsWarper(settings.top_p))
+        return chain

@@ -1,0 +1,89 @@
+"""`llamadesk chat` and `llamadesk chats` on the tiny model (and once on the starter model)."""
+
+import json
+
+import pytest
+
+from llamadesk.cli import main
+from llamadesk.core import library
+
+GREEDY = ["--temperature", "0", "--repetition-penalty", "1", "--max-new-tokens", "12"]
+
+
+@pytest.fixture
+def tiny(tiny_model_dir):
+    library.import_model(tiny_model_dir, "tiny", in_place=True)
+    return "tiny"
+
+
+def test_one_prompt_streams_the_reply_to_stdout_and_figures_to_stderr(tiny, capsys):
+    assert main(["chat", tiny, *GREEDY, "Hello"]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() and out.endswith("\n")
+    assert "12 tokens" in err and "tokens/s" in err and "first token" in err
+    assert main(["chat", tiny, *GREEDY, "Hello"]) == 0
+    assert capsys.readouterr().out == out  # greedy: the same reply
+
+
+def test_bad_input_gets_one_clear_sentence(tiny, capsys):
+    assert main(["chat", tiny, "   "]) == 2
+    assert "prompt is empty" in capsys.readouterr().err
+    assert main(["chat", "ghost", "Hello"]) == 2
+    assert "no model 'ghost'" in capsys.readouterr().err
+    assert main(["chat", tiny, "--temperature", "-1", "Hello"]) == 2
+    assert "Temperature must be" in capsys.readouterr().err
+    assert main(["chat", tiny, "Llamas live in the Andes. " * 80]) == 2
+    assert "too long" in capsys.readouterr().err
+    assert main(["chat", tiny, "--adapter", "nope", "Hello"]) == 2
+    assert "no adapter 'nope'" in capsys.readouterr().err
+
+
+def test_repl_keeps_the_conversation_and_saves_it(tiny, capsys, monkeypatch):
+    lines = iter(["Hello", "", "Llamas live in the Andes. " * 80, "How are you?", "/reset", "Bye", "/exit"])
+    monkeypatch.setattr("builtins.input", lambda _prompt="": next(lines))
+    assert main(["chat", tiny, "--system", "Be brief.", "--save", *GREEDY]) == 0
+    err = capsys.readouterr().err
+    assert "tiny on cpu" in err and "too long" in err and "Started a new conversation" in err
+    assert main(["chats", "list", "--json"]) == 0
+    conversations = json.loads(capsys.readouterr().out)
+    assert [c["title"] for c in conversations] == ["Bye", "Hello"]
+    assert main(["chats", "export", str(conversations[1]["id"]), "--format", "json"]) == 0
+    exported = json.loads(capsys.readouterr().out)
+    assert exported["system_prompt"] == "Be brief."
+    assert [m["role"] for m in exported["messages"]] == ["user", "assistant", "user", "assistant"]
+    assert exported["messages"][1]["tokens"] == 12 and exported["messages"][1]["model_id"] == "tiny"
+
+
+def test_repl_ends_on_end_of_input(tiny, monkeypatch):
+    def no_more(_prompt: str = "") -> str:
+        raise EOFError
+
+    monkeypatch.setattr("builtins.input", no_more)
+    assert main(["chat", tiny]) == 0
+
+
+def test_chats_search_export_delete(tiny, capsys, tmp_path):
+    assert main(["chat", tiny, "--save", *GREEDY, "Tell me about llamas"]) == 0
+    capsys.readouterr()
+    assert main(["chats", "search", "LLAMAS"]) == 0
+    listed = capsys.readouterr().out
+    assert "Tell me about llamas" in listed
+    conversation_id = listed.split()[0]
+    target = tmp_path / "llamas.md"
+    assert main(["chats", "export", conversation_id, "-o", str(target)]) == 0
+    assert target.read_text(encoding="utf-8").startswith("# Tell me about llamas")
+    assert main(["chats", "delete", conversation_id]) == 0
+    assert main(["chats", "search", "llamas"]) == 0
+    assert "No conversations." in capsys.readouterr().out
+    assert main(["chats", "delete", conversation_id]) == 2
+
+
+@pytest.mark.slow
+def test_starter_model_knows_the_capital_of_france(starter_hf_dir, capsys):
+    library.import_model(starter_hf_dir, "SmolLM2-135M-Instruct", in_place=True)
+    assert (
+        main(["chat", "SmolLM2-135M-Instruct", "--temperature", "0", "What is the capital of France?"]) == 0
+    )
+    out, err = capsys.readouterr()
+    print(f"\nstarter reply: {out.strip()!r}; {err.strip()}")
+    assert "Paris" in out
