@@ -1,0 +1,202 @@
+"""Generation metrics on held-out question/answer pairs: exact match, ROUGE-L, containment.
+
+Replies are decoded greedily so a score is a property of the model, not of a sampling seed.
+Comparisons run on normalised text (NFKC, lower case, no punctuation, no whitespace) so "Paris."
+matches "paris". ROUGE-L counts Chinese, Japanese and Korean text per character, which is how
+it is reported for Chinese (there are no spaces to split words at), and other text per word."""
+
+import json
+import re
+import threading
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from llamadesk.core.chat_templates import END_OF_TURN_TOKENS
+from llamadesk.core.errors import CorpusError, LlamaDeskError
+from llamadesk.core.evaluation.data import decode_file
+from llamadesk.core.evaluation.prompting import encode_prompt
+from llamadesk.core.progress import Progress
+
+QUESTION_KEYS = ("question", "instruction", "prompt")
+ANSWER_KEYS = ("answer", "output", "response")
+_CJK_CLASS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_ROUGE_TOKEN = re.compile(rf"[{_CJK_CLASS}]|(?:(?![{_CJK_CLASS}])\w)+")
+
+
+@dataclass(frozen=True)
+class QAItem:
+    id: str
+    question: str
+    answer: str
+    source: str  # "file line N"
+
+
+@dataclass(frozen=True)
+class GenSettings:
+    max_new_tokens: int = 128
+    # Ask as a user turn. None: when the model has a chat template of its own; a base model
+    # without one is asked with the raw question.
+    chat_template: bool | None = None
+    limit: int | None = None  # score only the first N pairs (a quick look at a big set)
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise LlamaDeskError("max_new_tokens must be at least 1.")
+        if self.limit is not None and self.limit < 1:
+            raise LlamaDeskError("The item limit must be at least 1.")
+
+    def resolve(self, tokenizer) -> "GenSettings":
+        """These settings with the chat template choice made for this tokenizer (what is stored)."""
+        if self.chat_template is not None:
+            return self
+        return replace(self, chat_template=bool(getattr(tokenizer, "chat_template", None)))
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def read_qa_file(path: Path) -> list[QAItem]:
+    """Pairs from JSONL with question/instruction/prompt (plus an optional `input`) and
+    answer/output/response fields."""
+    if path.suffix.lower() != ".jsonl":
+        raise CorpusError(f"{path} is not a .jsonl file of question/answer pairs.")
+    text, _ = decode_file(path)
+    items = []
+    for line, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        where = f"{path} line {line}"
+        try:
+            record = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise CorpusError(f"{where}: not valid JSON ({exc.msg}).") from exc
+        if not isinstance(record, dict):
+            raise CorpusError(f"{where}: expected a JSON object per line.")
+        question = next((str(record[k]) for k in QUESTION_KEYS if record.get(k)), "")
+        answer = next((str(record[k]) for k in ANSWER_KEYS if record.get(k)), "")
+        if not question.strip():
+            raise CorpusError(f"{where}: no question (expected one of {', '.join(QUESTION_KEYS)}).")
+        if not normalize(answer):
+            raise CorpusError(f"{where}: no reference answer (expected one of {', '.join(ANSWER_KEYS)}).")
+        if record.get("input"):
+            question = f"{question}\n\n{record['input']}"
+        items.append(QAItem(str(record.get("id", len(items))), question.strip(), answer.strip(), where))
+    if not items:
+        raise CorpusError(f"{path} is empty.")
+    return items
+
+
+def normalize(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).lower()
+    return "".join(ch for ch in text if not ch.isspace() and not unicodedata.category(ch).startswith("P"))
+
+
+def exact_match(prediction: str, reference: str) -> bool:
+    return normalize(prediction) == normalize(reference)
+
+
+def contains_answer(prediction: str, reference: str) -> bool:
+    return normalize(reference) in normalize(prediction)
+
+
+def rouge_tokens(text: str) -> list[str]:
+    return _ROUGE_TOKEN.findall(unicodedata.normalize("NFKC", text).lower())
+
+
+def _lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
+    """Longest common subsequence by dynamic programming, one row at a time (O(len(b)) memory)."""
+    previous = [0] * (len(b) + 1)
+    for x in a:
+        current = [0]
+        for j, y in enumerate(b, start=1):
+            current.append(previous[j - 1] + 1 if x == y else max(previous[j], current[j - 1]))
+        previous = current
+    return previous[-1]
+
+
+def rouge_l(prediction: str, reference: str) -> float:
+    """ROUGE-L F1: the harmonic mean of LCS precision and recall over tokens."""
+    pred, ref = rouge_tokens(prediction), rouge_tokens(reference)
+    lcs = _lcs_length(pred, ref) if pred and ref else 0
+    if lcs == 0:
+        return 0.0
+    precision, recall = lcs / len(pred), lcs / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def _stop_ids(model, tokenizer) -> list[int]:
+    """End of sequence and end of turn, as the chat engine stops: a chat model's reply ends at its
+    turn marker even where that is not the tokenizer's EOS."""
+    eos = getattr(model.generation_config, "eos_token_id", None)
+    stop = set(eos if isinstance(eos, list) else [eos]) | {tokenizer.eos_token_id}
+    vocab = tokenizer.get_vocab()
+    stop.update(vocab[token] for token in END_OF_TURN_TOKENS if token in vocab)
+    return sorted(i for i in stop if i is not None)
+
+
+def greedy_reply(
+    model, tokenizer, question: str, settings: GenSettings, cancel: threading.Event | None = None
+) -> str:
+    """The greedy reply to `question`; generation stops early once `cancel` is set."""
+    import torch
+    from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
+
+    class _Cancelled(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs) -> torch.BoolTensor:
+            stop = cancel is not None and cancel.is_set()
+            return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+
+    ids = encode_prompt(tokenizer, question, bool(settings.resolve(tokenizer).chat_template))
+    device = next(model.parameters()).device
+    inputs = torch.tensor([ids], dtype=torch.long, device=device)  # (1, seq)
+    stop = _stop_ids(model, tokenizer)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop[0]
+    config = GenerationConfig(
+        do_sample=False, max_new_tokens=settings.max_new_tokens, eos_token_id=stop, pad_token_id=pad
+    )
+    with torch.inference_mode():
+        output = model.generate(
+            input_ids=inputs,
+            attention_mask=torch.ones_like(inputs),
+            generation_config=config,
+            stopping_criteria=StoppingCriteriaList([_Cancelled()]),
+        )
+    return tokenizer.decode(output[0, len(ids) :], skip_special_tokens=True).strip()
+
+
+def score_generation(
+    model,
+    tokenizer,
+    items: Sequence[QAItem],
+    settings: GenSettings,
+    progress: Progress,
+    detail: list[dict] | None = None,
+) -> dict:
+    """Mean exact match, ROUGE-L F1 and containment; one `detail` entry per pair, with the reply."""
+    settings = settings.resolve(tokenizer)
+    items = items[: settings.limit] if settings.limit else items
+    model.eval()
+    totals = {"exact_match": 0.0, "rouge_l": 0.0, "contains": 0.0}
+    progress(0.0, "Generation")
+    for done, item in enumerate(items, start=1):
+        reply = greedy_reply(model, tokenizer, item.question, settings, progress.cancel)
+        progress.check()  # a reply cut short by Stop is not scored
+        scores = {
+            "exact_match": exact_match(reply, item.answer),
+            "rouge_l": rouge_l(reply, item.answer),
+            "contains": contains_answer(reply, item.answer),
+        }
+        for key, value in scores.items():
+            totals[key] += float(value)
+        if detail is not None:
+            detail.append(
+                {"id": item.id, "source": item.source, "answer": item.answer, "reply": reply} | scores
+            )
+        progress(done / len(items), f"Generation: {done}/{len(items)}")
+    return {key: value / len(items) for key, value in totals.items()} | {
+        "items": len(items),
+        "max_new_tokens": settings.max_new_tokens,
+        "chat_template": settings.chat_template,
+    }
