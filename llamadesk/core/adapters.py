@@ -1,0 +1,461 @@
+"""The adapter library: `adapters/<id>/` folders, each a PEFT LoRA adapter plus `llamadesk.json`.
+
+An adapter only means something on top of the exact base it was made for, so every adapter records
+its base's id and weights hash, and anything that puts it on a model checks that first. Adapters made
+elsewhere are checked against the base from file headers alone (names and shapes), so a LoRA for a
+different model is refused with a sentence naming both models instead of a crash or garbage output."""
+
+import datetime as dt
+import errno
+import json
+import re
+import shutil
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from llamadesk.core import library, paths
+from llamadesk.core.atomic import clean_stale_staging, remove_folder, staged_folder, write_json
+from llamadesk.core.errors import (
+    AlreadyExistsError,
+    IncompatibleAdapterError,
+    LlamaDeskError,
+    NotFoundError,
+    ResourceError,
+)
+from llamadesk.core.formats import hf
+from llamadesk.core.progress import Progress
+
+MANIFEST = "llamadesk.json"
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+KINDS = ("pt", "sft", "imported")
+
+# What an adapter folder may carry into the library. Tools such as LLaMA-Factory leave pickled
+# training state (training_args.bin, optimizer.pt) beside the adapter: never copied, never loaded.
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer.model",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "chat_template.jinja",
+    "vocab.json",
+    "merges.txt",
+)
+_IMPORTED_FILES = (ADAPTER_CONFIG, ADAPTER_WEIGHTS, "README.md", *TOKENIZER_FILES)
+
+_EMBEDDING_MODULES = ("embed_tokens", "lm_head")
+_PEFT_PREFIX = "base_model.model."
+_LAYER_INDEX = re.compile(r"\.layers\.(\d+)\.")
+_scores_lock = threading.Lock()
+
+
+class InvalidAdapterError(LlamaDeskError):
+    """A folder is not a usable PEFT LoRA adapter: files missing, truncated or of another kind."""
+
+
+@dataclass(frozen=True)
+class AdapterEntry:
+    id: str
+    folder: Path  # adapters/<id>/: the PEFT files and the manifest
+    manifest: dict
+
+    @property
+    def path(self) -> Path:
+        """What PeftModel.from_pretrained takes (the same folder: adapters are always copied in)."""
+        return self.folder
+
+    @property
+    def base_id(self) -> str:
+        return self.manifest["base_id"]
+
+
+# -- listing ------------------------------------------------------------------------------------------
+
+
+def _load_entry(folder: Path) -> AdapterEntry | None:
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return AdapterEntry(folder.name, folder, manifest)
+
+
+def list_adapters(base_id: str | None = None) -> list[AdapterEntry]:
+    """Every registered adapter, or only those made for `base_id`."""
+    root = paths.adapters_dir()
+    entries = (_load_entry(p) for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith("."))
+    return [e for e in entries if e is not None and (base_id is None or e.manifest.get("base_id") == base_id)]
+
+
+def get_adapter(adapter_id: str) -> AdapterEntry:
+    folder = paths.adapters_dir() / adapter_id
+    entry = _load_entry(folder) if folder.is_dir() else None
+    if entry is None:
+        raise NotFoundError(f"There is no adapter '{adapter_id}' in the library.")
+    return entry
+
+
+# -- compatibility ------------------------------------------------------------------------------------
+
+
+def base_config_summary(config: dict) -> dict:
+    """The parts of a model's config that decide whether an adapter's shapes can fit it."""
+    return {
+        "architecture": (config.get("architectures") or [config.get("model_type")])[0],
+        "hidden_size": config.get("hidden_size"),
+        "num_hidden_layers": config.get("num_hidden_layers"),
+        "vocab_size": config.get("vocab_size"),
+    }
+
+
+_CONFIG_WORDS = {
+    "architecture": "architecture",
+    "hidden_size": "hidden size",
+    "num_hidden_layers": "layers",
+    "vocab_size": "vocabulary size",
+}
+
+
+def check_compatible(adapter: AdapterEntry, base: library.ModelEntry) -> None:
+    """Refuse to put `adapter` on `base` unless `base` holds exactly the weights it was made for.
+
+    The weights hash decides: two models may share every shape (a chat model and its pre-trained
+    parent) yet an adapter trained on one gives wrong answers on the other."""
+    wanted = adapter.manifest.get("base_sha256")
+    have = base.manifest.get("sha256")
+    if wanted and wanted == have:
+        return
+    made_for = adapter.manifest.get("base_id", "?")
+    theirs = adapter.manifest.get("base_config") or {}
+    ours = base_config_summary(base.config)
+    differences = [
+        f"{_CONFIG_WORDS[key]} {theirs[key]} where '{base.id}' has {ours[key]}"
+        for key in _CONFIG_WORDS
+        if theirs.get(key) is not None and theirs.get(key) != ours.get(key)
+    ]
+    if differences:
+        raise IncompatibleAdapterError(
+            f"Adapter '{adapter.id}' was made for '{made_for}' ({'; '.join(differences)}); "
+            f"use it with '{made_for}'."
+        )
+    if made_for == base.id:
+        raise IncompatibleAdapterError(
+            f"Adapter '{adapter.id}' was made for an earlier '{made_for}' (weights {str(wanted)[:12]}), "
+            f"but the model now called '{base.id}' has other weights ({str(have)[:12]}); "
+            "import that model again or train the adapter again."
+        )
+    raise IncompatibleAdapterError(
+        f"Adapter '{adapter.id}' was made for '{made_for}' (weights {str(wanted)[:12]}), but '{base.id}' "
+        f"has other weights ({str(have)[:12]}) although the same shapes; use it with '{made_for}'."
+    )
+
+
+def _read_adapter_config(folder: Path) -> dict:
+    if not folder.is_dir():
+        raise InvalidAdapterError(f"{folder} is not a folder; choose the folder that holds {ADAPTER_CONFIG}.")
+    config_path = folder / ADAPTER_CONFIG
+    if not config_path.is_file():
+        raise InvalidAdapterError(
+            f"{folder.name} is not a PEFT adapter: it has no {ADAPTER_CONFIG} "
+            "(choose the folder that save_pretrained wrote)."
+        )
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidAdapterError(f"{ADAPTER_CONFIG} in {folder.name} is not valid JSON ({exc}).") from exc
+    if not isinstance(config, dict):
+        raise InvalidAdapterError(
+            f"{ADAPTER_CONFIG} in {folder.name} does not hold an adapter configuration."
+        )
+    peft_type = str(config.get("peft_type", "")).upper()
+    if peft_type != "LORA":
+        raise InvalidAdapterError(
+            f"{folder.name} is a '{config.get('peft_type')}' adapter; LlamaDesk uses LoRA adapters only."
+        )
+    if config.get("task_type") not in (None, "CAUSAL_LM"):
+        raise InvalidAdapterError(
+            f"{folder.name} was made for the task '{config['task_type']}'; a chat model needs CAUSAL_LM."
+        )
+    if not isinstance(config.get("r"), int) or config["r"] < 1:
+        raise InvalidAdapterError(f"{ADAPTER_CONFIG} in {folder.name} has no valid rank 'r'.")
+    return config
+
+
+def _read_adapter_shapes(folder: Path) -> dict[str, list[int]]:
+    """Tensor shapes keyed by the base module they change, e.g. 'model.layers.0.self_attn.q_proj.lora_A'."""
+    weights = folder / ADAPTER_WEIGHTS
+    if not weights.is_file():
+        pickled = (folder / "adapter_model.bin").is_file()
+        raise InvalidAdapterError(
+            f"{folder.name} has no {ADAPTER_WEIGHTS}"
+            + (
+                " (only adapter_model.bin, a pickle LlamaDesk does not load; "
+                "save it again with safe_serialization=True)."
+                if pickled
+                else "; copy the whole adapter folder again."
+            )
+        )
+    try:
+        header = hf.safetensors_header(weights)
+    except LlamaDeskError as exc:
+        raise InvalidAdapterError(f"The adapter in {folder.name}: {exc}") from exc
+    shapes = {}
+    for key, info in header.items():
+        if key == "__metadata__":
+            continue
+        if not key.startswith(_PEFT_PREFIX):
+            raise InvalidAdapterError(
+                f"{folder.name} is not a PEFT adapter for a causal language model "
+                f"(its tensor '{key}' does not start with '{_PEFT_PREFIX}')."
+            )
+        module = key[len(_PEFT_PREFIX) :].removesuffix(".weight")
+        # Embedding layers an adapter saves whole come with their wrapper's name in the key.
+        for part in (".modules_to_save", ".original_module", ".base_layer"):
+            module = module.removesuffix(part)
+        shapes[module] = info["shape"]
+    if not any(".lora_" in key for key in shapes):
+        raise InvalidAdapterError(f"{ADAPTER_WEIGHTS} in {folder.name} holds no LoRA weights.")
+    return shapes
+
+
+def _base_module_shapes(base: library.ModelEntry, config: dict) -> dict[str, list[int]]:
+    """Weight shapes of the base keyed by module name; a tied lm_head shares embed_tokens'."""
+    shapes = {k.removesuffix(".weight"): v for k, v in hf.weight_shapes(base.path).items()}
+    if "lm_head" not in shapes and "model.embed_tokens" in shapes and config.get("tie_word_embeddings", True):
+        shapes["lm_head"] = shapes["model.embed_tokens"]
+    return shapes
+
+
+def _target_matches(target: str, module: str) -> bool:
+    """PEFT's rule for a list entry: the module's full name, or its last dotted part(s)."""
+    return module == target or module.endswith("." + target)
+
+
+def _check_targets(targets: object, modules: list[str], base: library.ModelEntry, hint: str) -> None:
+    if targets in (None, "all-linear"):
+        return
+    if isinstance(targets, str):
+        if not any(re.fullmatch(targets, m) for m in modules):
+            raise IncompatibleAdapterError(
+                f"This adapter targets modules matching '{targets}' ({hint}), but '{base.id}' has none."
+            )
+        return
+    missing = [t for t in targets if not any(_target_matches(t, m) for m in modules)]
+    if missing:
+        raise IncompatibleAdapterError(
+            f"This adapter changes modules named {', '.join(sorted(missing))} ({hint}), "
+            f"but '{base.id}' has no such modules; it was made for a different kind of model."
+        )
+
+
+def _lora_base_shape(name: str, adapter: dict[str, list[int]]) -> list[int] | None:
+    """The weight shape a LoRA expects of its base module, from its A and B matrices' shapes."""
+    if f"{name}.lora_A" in adapter and f"{name}.lora_B" in adapter:
+        # lora_A (r, in), lora_B (out, r); a Linear's weight is (out, in).
+        return [adapter[f"{name}.lora_B"][0], adapter[f"{name}.lora_A"][1]]
+    if f"{name}.lora_embedding_A" in adapter and f"{name}.lora_embedding_B" in adapter:
+        # lora_embedding_A (r, num_embeddings), lora_embedding_B (embedding_dim, r); an Embedding's
+        # weight is (num_embeddings, embedding_dim).
+        return [adapter[f"{name}.lora_embedding_A"][1], adapter[f"{name}.lora_embedding_B"][0]]
+    return None
+
+
+def _is_embedding(module: str) -> bool:
+    return module.rsplit(".", 1)[-1] in _EMBEDDING_MODULES
+
+
+def _resized_vocab(full: dict[str, list[int]], base_shapes: dict[str, list[int]]) -> int | None:
+    """The vocabulary size of embeddings an adapter carries, where it differs from the base's.
+
+    Embeddings and lm_head are (vocab, hidden): only the vocabulary may differ."""
+    for module, shape in full.items():
+        base_shape = base_shapes.get(module)
+        if _is_embedding(module) and base_shape and shape[1:] == base_shape[1:] and shape[0] != base_shape[0]:
+            return shape[0]
+    return None
+
+
+def _mismatch_message(
+    module: str, expected: list[int], actual: list[int], hidden: int, base: library.ModelEntry, hint: str
+) -> str:
+    for theirs, ours in zip(expected, actual, strict=False):
+        if theirs != ours and ours == hidden:
+            return (
+                f"This adapter was made for a model with hidden size {theirs} ({hint}), "
+                f"but '{base.id}' has {hidden}."
+            )
+    return (
+        f"This adapter expects {module} of shape {tuple(expected)} ({hint}), but in '{base.id}' it is "
+        f"{tuple(actual)}; it was made for a different model."
+    )
+
+
+def check_adapter_folder_against_base(folder: Path, base: library.ModelEntry) -> dict:
+    """Check an adapter folder fits `base` from headers alone; return its LoRA settings.
+
+    Every tensor must name a module the base has, with the base's in/out features: the same test
+    PEFT's loading would fail on, but as a sentence, and before anything is copied or loaded."""
+    folder = Path(folder)
+    config = _read_adapter_config(folder)
+    adapter = _read_adapter_shapes(folder)
+    base_config = base.config
+    base_shapes = _base_module_shapes(base, base_config)
+    hidden = int(base_config.get("hidden_size") or 0)
+    declared = config.get("base_model_name_or_path") or None
+    hint = declared or "base not named in its adapter_config.json"
+
+    layers = [int(m.group(1)) for key in adapter if (m := _LAYER_INDEX.search("." + key))]
+    base_layers = int(base_config.get("num_hidden_layers") or 0)
+    wrapped = {key.split(".lora_")[0] for key in adapter if ".lora_" in key}
+    # Full weights an adapter carries (modules_to_save, or embeddings resized for new tokens).
+    full = {key: shape for key, shape in adapter.items() if ".lora_" not in key}
+    vocab_size = _resized_vocab(full, base_shapes)
+
+    for module in sorted(wrapped | full.keys()):
+        actual = base_shapes.get(module)
+        if actual is None:
+            continue  # reported below, once every present module's shapes were checked
+        if vocab_size and _is_embedding(module):
+            actual = [vocab_size, *actual[1:]]  # the new tokens' rows come with the adapter
+        expected_shapes = [full[module]] if module in full else []
+        if module in wrapped:
+            lora_shape = _lora_base_shape(module, adapter)
+            if lora_shape is None:
+                raise InvalidAdapterError(
+                    f"{folder.name} is incomplete: the LoRA weights of {module} lack their A or B half."
+                )
+            expected_shapes.append(lora_shape)
+        for expected in expected_shapes:
+            if list(expected) != list(actual):
+                raise IncompatibleAdapterError(
+                    _mismatch_message(module, expected, actual, hidden, base, hint)
+                )
+
+    missing = sorted(m for m in wrapped | full.keys() if m not in base_shapes)
+    if missing:
+        if layers and max(layers) >= base_layers:
+            raise IncompatibleAdapterError(
+                f"This adapter was made for a model with {max(layers) + 1} or more layers ({hint}), "
+                f"but '{base.id}' has {base_layers}."
+            )
+        raise IncompatibleAdapterError(
+            f"This adapter changes {missing[0]} ({hint}), which '{base.id}' does not have; "
+            "it was made for a different kind of model."
+        )
+    _check_targets(config.get("target_modules"), sorted(base_shapes), base, hint)
+
+    targets = config.get("target_modules")
+    return {
+        "rank": config["r"],
+        "alpha": config.get("lora_alpha", 8),
+        "dropout": config.get("lora_dropout", 0.0),
+        "target_modules": sorted(targets) if isinstance(targets, list) else targets,
+        "modules_to_save": config.get("modules_to_save"),
+        "use_dora": bool(config.get("use_dora")),
+        "use_rslora": bool(config.get("use_rslora")),
+        "declared_base": declared,
+        "vocab_size": vocab_size,
+    }
+
+
+# -- registering --------------------------------------------------------------------------------------
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def register_adapter(
+    adapter_id: str,
+    build: Callable[[Path, Progress], None],
+    manifest: dict,
+    base: library.ModelEntry,
+    progress: Progress | None = None,
+) -> AdapterEntry:
+    """Build an adapter into a staging folder with `build(folder, progress)`, check it fits `base`
+    and register it: the one way an adapter enters the library (imports and training alike).
+
+    `manifest` supplies what the files cannot tell: kind, source, data_summary, hyperparameters.
+    LoRA settings are read back from the files written, so the manifest cannot disagree with them."""
+    progress = progress or Progress()
+    library.validate_id(adapter_id)
+    kind = manifest.get("kind")
+    if kind not in KINDS:
+        raise ValueError(f"adapter kind must be one of {KINDS}, not {kind!r}")
+    root = paths.adapters_dir()
+    clean_stale_staging(root)
+    target = root / adapter_id
+    if target.exists():
+        raise AlreadyExistsError(f"An adapter named '{adapter_id}' already exists; choose another name.")
+    try:
+        with staged_folder(target) as staging:
+            build(staging, progress.sub(0.0, 0.9))
+            settings = check_adapter_folder_against_base(staging, base)
+            full = (
+                {"data_summary": None, "hyperparameters": None, "scores": {}}
+                | manifest
+                | settings
+                | {
+                    "id": adapter_id,
+                    "base_id": base.id,
+                    "base_sha256": base.manifest.get("sha256"),
+                    "base_config": base_config_summary(base.config),
+                    "created": _now(),
+                }
+            )
+            write_json(staging / MANIFEST, full)
+            progress(1.0, "Adapter registered")
+    except OSError as exc:
+        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):  # another import took the name meanwhile
+            raise AlreadyExistsError(
+                f"An adapter named '{adapter_id}' already exists; choose another name."
+            ) from exc
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise ResourceError(
+            f"Saving the adapter failed: {exc.strerror or exc}{where}. The library is unchanged."
+        ) from exc
+    return get_adapter(adapter_id)
+
+
+def import_adapter(
+    src: Path, base_id: str, name: str | None = None, progress: Progress | None = None
+) -> AdapterEntry:
+    """Copy a PEFT LoRA folder made elsewhere (PEFT, LLaMA-Factory, ...) into the library for `base_id`.
+
+    Its id is `name`, else the folder's name. A dropped adapter_config.json or weights file stands
+    for its folder."""
+    progress = progress or Progress()
+    src = Path(src).expanduser().resolve()
+    if not src.exists():
+        raise NotFoundError(f"{src} does not exist.")
+    if src.is_file() and src.name in (ADAPTER_CONFIG, ADAPTER_WEIGHTS):
+        src = src.parent
+    base = library.get_model(base_id)
+    adapter_id = library.validate_id(name or library.derive_id(src))
+    if (paths.adapters_dir() / adapter_id).exists():
+        raise AlreadyExistsError(f"An adapter named '{adapter_id}' already exists; choose another name.")
+    check_adapter_folder_against_base(src, base)  # refuse before copying anything
+
+    def build(staging: Path, step: Progress) -> None:
+        files = [src / n for n in _IMPORTED_FILES if (src / n).is_file()]
+        for index, path in enumerate(files):
+            step(index / len(files), f"Copying {path.name}")
+            shutil.copy2(path, staging / path.name)
+
+    return register_adapter(adapter_id, build, {"kind": "imported", "source": str(src)}, base, progress)
+
+
+def remove_adapter(adapter_id: str) -> None:
+    remove_folder(get_adapter(adapter_id).folder)
+
+
+def update_scores(adapter_id: str, key: str, value: object) -> None:
+    """Record an evaluation result in the adapter's manifest (rewritten atomically)."""
+    with _scores_lock:
+        entry = get_adapter(adapter_id)
+        manifest = dict(entry.manifest)
+        manifest["scores"] = dict(manifest.get("scores") or {}) | {key: value}
+        write_json(entry.folder / MANIFEST, manifest)
