@@ -23,10 +23,12 @@ DEFAULT_TITLE = "New chat"
 
 # Schema version N is reached by running MIGRATIONS[N-1] on version N-1. Append; never edit one
 # that has shipped. Later features (ratings, A/B votes) add their tables as new entries here.
+# AUTOINCREMENT: an id is never reused after a delete, so whatever refers to a message or a
+# conversation (a rating, an export, a link in the transcript) can never point at another.
 MIGRATIONS: list[str] = [
     """
     CREATE TABLE conversations (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         title TEXT NOT NULL,
         system_prompt TEXT NOT NULL DEFAULT '',
         settings TEXT NOT NULL DEFAULT '{}',
@@ -36,7 +38,7 @@ MIGRATIONS: list[str] = [
         updated TEXT NOT NULL
     );
     CREATE TABLE messages (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
         role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
         content TEXT NOT NULL,
