@@ -1,6 +1,7 @@
 """`llamadesk chat` and `llamadesk chats` on the tiny model (and once on the starter model)."""
 
 import json
+import sys
 
 import pytest
 
@@ -87,3 +88,30 @@ def test_starter_model_knows_the_capital_of_france(starter_hf_dir, capsys):
     out, err = capsys.readouterr()
     print(f"\nstarter reply: {out.strip()!r}; {err.strip()}")
     assert "Paris" in out
+
+
+def test_ctrl_c_during_a_reply_keeps_what_was_written(tiny, capsys, monkeypatch):
+    class Interrupting:
+        """A terminal whose user presses Ctrl+C after the third piece of the reply."""
+
+        def __init__(self) -> None:
+            self.written: list[str] = []
+
+        def write(self, text: str) -> None:
+            self.written.append(text)
+            if len(self.written) == 3:
+                raise KeyboardInterrupt
+
+        def flush(self) -> None:
+            pass
+
+    terminal = Interrupting()
+    captured = sys.stdout
+    monkeypatch.setattr("sys.stdout", terminal)
+    assert main(["chat", tiny, "--save", "--temperature", "0", "--max-new-tokens", "100", "Hello"]) == 0
+    monkeypatch.setattr("sys.stdout", captured)
+    assert "[stopped]" in capsys.readouterr().err
+    assert main(["chats", "export", "1", "--format", "json"]) == 0
+    question, reply = json.loads(capsys.readouterr().out)["messages"]
+    assert question["content"] == "Hello"
+    assert reply["finish_reason"] == "stopped" and reply["content"] == "".join(terminal.written[:3])

@@ -107,43 +107,56 @@ class _Session:
         self.messages: list[dict] = [{"role": "system", "content": self.system}] if self.system else []
         self.conversation_id = None
 
-    def _save(self, role: str, content: str, **figures: object) -> None:
+    def _save(self, role: str, content: str, **figures: object) -> int | None:
+        """Commit one message when saving; returns its id."""
         if self.history is None:
-            return
+            return None
         if self.conversation_id is None:
             self.conversation_id = self.history.create(
                 system_prompt=self.system, settings=self.settings, model_id=self.engine.model_id
             ).id
-        self.history.add_message(self.conversation_id, role, content, **figures)
+        return self.history.add_message(self.conversation_id, role, content, **figures).id
+
+    def _unsave(self, message_id: int | None) -> None:
+        """Take back a question that got no reply (it did not fit), with its chat if now empty."""
+        if self.history is None or message_id is None:
+            return
+        self.history.delete_from(message_id)
+        if not self.history.messages(self.conversation_id):
+            self.history.delete(self.conversation_id)
+            self.conversation_id = None
 
     def reply(self, prompt: str) -> None:
         """Stream the answer to `prompt` to stdout. Ctrl+C keeps what was written so far."""
         if not prompt.strip():
             raise LlamaDeskError("The prompt is empty; type a message to send.")
         asked = [*self.messages, {"role": "user", "content": prompt}]
+        question = self._save("user", prompt)  # committed first: a kill mid-reply loses only the reply
         pieces: list[str] = []
         interrupted = False
-        with closing(self.engine.stream(asked, self.settings, threading.Event())) as stream:
-            try:
+        try:
+            with closing(self.engine.stream(asked, self.settings, threading.Event())) as stream:
                 for piece in stream:
                     pieces.append(piece)
                     sys.stdout.write(piece)
                     sys.stdout.flush()
-            except KeyboardInterrupt:
-                interrupted = True
+        except KeyboardInterrupt:
+            interrupted = True
+        except LlamaDeskError:
+            self._unsave(question)
+            raise
         sys.stdout.write("\n")
         sys.stdout.flush()
+        text = "".join(pieces)
+        self.messages = [*asked, {"role": "assistant", "content": text}]
         stats = self.engine.last_stats
-        # A prompt that did not fit raised before anything was produced; only now is it history.
-        self.messages = [*asked, {"role": "assistant", "content": "".join(pieces)}]
-        self._save("user", prompt)
         if interrupted or stats is None:
-            self._save("assistant", "".join(pieces), model_id=self.engine.model_id, finish_reason="stopped")
+            self._save("assistant", text, model_id=self.engine.model_id, finish_reason="stopped")
             print("[stopped]", file=sys.stderr)
             return
         self._save(
             "assistant",
-            "".join(pieces),
+            text,
             model_id=self.engine.model_id,
             adapter_id=self.engine.active_adapter,
             settings=self.settings,

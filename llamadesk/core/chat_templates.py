@@ -8,24 +8,24 @@ from collections.abc import Callable, Sequence
 from llamadesk.core.errors import LlamaDeskError
 
 # Jinja, rendered by transformers with trim_blocks/lstrip_blocks: newlines are written as '\n'
-# string literals so that block tags cannot eat them.
+# string literals so that block tags cannot eat them; a tokenizer may lack bos or eos (None).
 LLAMA2_TEMPLATE = (
     "{% set ns = namespace(system='') %}"
     "{% for message in messages %}"
     "{% if message['role'] == 'system' %}{% set ns.system = message['content'] %}"
     "{% elif message['role'] == 'user' %}"
-    "{{ bos_token + '[INST] ' }}"
+    "{{ (bos_token or '') + '[INST] ' }}"
     "{% if ns.system %}{{ '<<SYS>>\\n' + ns.system + '\\n<</SYS>>\\n\\n' }}"
     "{% set ns.system = '' %}{% endif %}"
     "{{ message['content'] | trim }}{{ ' [/INST]' }}"
     "{% elif message['role'] == 'assistant' %}"
-    "{{ ' ' + (message['content'] | trim) + ' ' + eos_token }}"
+    "{{ ' ' + (message['content'] | trim) + ' ' + (eos_token or '') }}"
     "{% endif %}"
     "{% endfor %}"
 )
 
 LLAMA3_TEMPLATE = (
-    "{{ bos_token }}"
+    "{{ bos_token or '' }}"
     "{% for message in messages %}"
     "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' }}"
     "{{ message['content'] | trim }}{{ '<|eot_id|>' }}"
