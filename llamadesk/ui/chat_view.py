@@ -147,6 +147,8 @@ class ChatView(QWidget):
         self.search_edit.textChanged.connect(self._search_timer.start)
         self.conversation_list = QListWidget()
         self.conversation_list.setAccessibleName(self.tr("Conversations"))
+        self.conversation_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.conversation_list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.conversation_list.currentItemChanged.connect(self._on_conversation_selected)
         self.conversation_list.itemChanged.connect(self._on_conversation_renamed)
         self.conversation_list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
