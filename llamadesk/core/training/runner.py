@@ -1,0 +1,689 @@
+"""The training loop: LoRA on a library model, one process or many, with exact resume.
+
+A hand-written loop on accelerate's `Accelerator` (not HF's Trainer), so the same code runs alone
+on a laptop's CPU and unchanged under `accelerate launch` on many GPUs (DDP, ZeRO-2 or FSDP from
+the launch config). Only the main process logs, checkpoints and registers; anything that must be
+decided once (the run's id, a memory refusal, the tokenized data) is decided there and shared.
+
+Exactness of resume rests on three things: example order is a pure function of (seed, epoch, step)
+(see `data.epoch_order`), every RNG state (python, numpy, torch, CUDA) is saved with the
+optimizer and scheduler in each checkpoint, and a step is never cut in half: cancel takes effect
+between optimizer steps.
+
+Events go to `emit` (the CLI prints them as JSON lines) and to runs/<id>/progress.jsonl:
+  start       run_id, total_steps, start_step, steps_per_epoch, examples, validation_examples,
+              processes, device, memory (the estimate), adapter
+  step        step, total_steps, epoch, loss, lr, tokens_per_s, eta_s, rss_bytes (+ gpu_bytes)
+  eval        step, eval_loss
+  checkpoint  step, path
+  done        step, adapter_id, final_loss, final_eval_loss
+  cancelled   step, checkpoint (the step it can resume from)
+  error       message
+Every event also carries event, run_id, state and time."""
+
+import contextlib
+import errno
+import json
+import logging
+import math
+import signal
+import threading
+import time
+import warnings
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from llamadesk.core import library, paths
+from llamadesk.core.atomic import clean_stale_staging, remove_folder, staged_folder, write_json
+from llamadesk.core.errors import AlreadyExistsError, Cancelled, LlamaDeskError, NotFoundError, ResourceError
+from llamadesk.core.progress import Progress
+from llamadesk.core.training import data, memory, runs
+from llamadesk.core.training.spec import SpecError, TrainSpec
+
+log = logging.getLogger(__name__)
+
+EXIT_DONE = 0
+EXIT_CANCELLED = 3  # stopped on request; a checkpoint was written and the run can be resumed
+TRAINABLE_FILE = "trainable.safetensors"
+TRAINER_STATE = "trainer_state.json"
+FINAL_LOSS_WINDOW = 10  # steps averaged for the manifest's final_loss: one step's loss is noisy
+
+Emit = Callable[[dict], None]
+
+
+class RunFailed(LlamaDeskError):
+    """A run stopped for a reason the user can act on; the message says how to continue."""
+
+
+def train(
+    spec: TrainSpec | None = None,
+    run_id: str | None = None,
+    *,
+    force: bool = False,
+    emit: Emit | None = None,
+    cancel: threading.Event | None = None,
+) -> int:
+    """Run a new job (`spec`) or continue one (`run_id`, from its last checkpoint, or from the
+    start when it has none). Return EXIT_DONE or EXIT_CANCELLED; raise LlamaDeskError for anything
+    the user can fix (also logged as an "error" event). `force` skips the memory check."""
+    if (spec is None) == (run_id is None):
+        raise ValueError("give a spec or a run id")
+    if spec is None:
+        spec = runs.get_run(run_id).spec
+    accelerator = _accelerator(spec)
+    main = accelerator.is_main_process
+    try:
+        try:
+            run, estimate = _decide(accelerator, lambda: _prepare(spec, run_id, force))
+        except LlamaDeskError as exc:
+            if emit is not None and main:  # no run folder yet: the reader still gets its event
+                emit({"event": "error", "run_id": run_id, "state": "failed", "message": str(exc)})
+            raise
+        sink = _EventSink(run, emit if main else None, main)
+        with _CancelWatch(run, cancel) as watch:
+            return _Job(accelerator, run, run.spec, sink, watch).execute(estimate)
+    finally:
+        _release(accelerator)
+
+
+def _prepare(spec: TrainSpec, run_id: str | None, force: bool) -> tuple[runs.Run, dict]:
+    """Everything refused before a run starts (and before a new run's folder is made): a missing
+    base, a taken adapter name, a run that is running or finished, a job too big for memory."""
+    run = runs.get_run(run_id) if run_id is not None else None
+    if run is not None and run.status == "running":
+        raise LlamaDeskError(f"Run '{run.id}' is still running (process {run.state.get('pid')}).")
+    if run is not None and run.status == "done":
+        raise LlamaDeskError(f"Run '{run.id}' is finished; its adapter is '{run.state.get('adapter_id')}'.")
+    base = library.get_model(spec.base)
+    if (paths.adapters_dir() / spec.out).exists():
+        raise AlreadyExistsError(f"An adapter named '{spec.out}' already exists; choose another name.")
+    context = base.context_length
+    if context and spec.block_size > context:
+        raise SpecError(
+            f"The block size {spec.block_size} is longer than '{base.id}' can attend to ({context} tokens); "
+            f"choose at most {context}."
+        )
+    device = memory.compute_device()
+    if force:
+        estimate = memory.estimate(spec, base.config, device)
+    else:
+        estimate = memory.check_fits(spec, base.config, device)
+    return run or runs.create_run(spec), estimate.to_json()
+
+
+def _accelerator(spec: TrainSpec) -> Any:
+    import os
+
+    import torch
+    from accelerate import Accelerator
+
+    cuda = torch.cuda.is_available()
+    if "ACCELERATE_MIXED_PRECISION" in os.environ and spec.precision == "auto":
+        precision = None  # `accelerate launch` was given a config: it decides
+    elif spec.precision == "bf16" or (spec.precision == "auto" and cuda and torch.cuda.is_bf16_supported()):
+        precision = "bf16"
+    else:
+        precision = "no"
+    # The scheduler steps once per optimizer step here; accelerate's default would step it once
+    # per process, making the schedule depend on how many processes run.
+    return Accelerator(
+        cpu=not cuda,
+        mixed_precision=precision,
+        gradient_accumulation_steps=spec.grad_accum,
+        step_scheduler_with_optimizer=False,
+    )
+
+
+def _release(accelerator: Any) -> None:
+    """Forget accelerate's process-wide state, so the next job in this process starts clean."""
+    from accelerate.state import AcceleratorState, GradientState
+
+    accelerator.free_memory()
+    if accelerator.num_processes == 1:
+        AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()
+
+
+def _decide(accelerator: Any, decide: Callable[[], Any]) -> Any:
+    """Run `decide` on the main process only and give every process its result, or its error:
+    a refusal on the main process must stop the others too, not leave them waiting."""
+    if accelerator.num_processes == 1:
+        return decide()
+    from accelerate.utils import broadcast_object_list
+
+    box: list[Any] = [None]
+    if accelerator.is_main_process:
+        try:
+            box[0] = ("ok", decide())
+        except LlamaDeskError as exc:
+            box[0] = ("error", exc)
+        except Exception as exc:  # noqa: BLE001 - re-raised on every process below
+            box[0] = ("error", RunFailed(f"The main process failed: {exc}"))
+    broadcast_object_list(box)
+    outcome, value = box[0]
+    if outcome == "error":
+        raise value
+    return value
+
+
+class _EventSink:
+    """Events to the log file (main process) and to `emit`; a closed stdout (the window that
+    started the job went away) stops the echo, never the job."""
+
+    def __init__(self, run: runs.Run, emit: Emit | None, main: bool) -> None:
+        self.run, self._emit, self._main = run, emit, main
+
+    def __call__(self, event: str, **fields: Any) -> None:
+        if not self._main:
+            return
+        record = {"event": event, "run_id": self.run.id} | fields
+        record.setdefault("state", "running")
+        record["time"] = round(time.time(), 3)
+        runs.append_event(self.run, record)
+        if self._emit is not None:
+            try:
+                self._emit(record)
+            except OSError:  # BrokenPipeError and friends: nobody is reading any more
+                self._emit = None
+
+
+class _CancelWatch:
+    """Cancel requests from SIGTERM/SIGINT, the run's cancel file, or a threading.Event, noticed
+    between steps. A second Ctrl-C interrupts at once (the last checkpoint stays)."""
+
+    def __init__(self, run: runs.Run, cancel: threading.Event | None) -> None:
+        self.run = run
+        self.event = cancel or threading.Event()
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "_CancelWatch":
+        with contextlib.suppress(FileNotFoundError):
+            (self.run.folder / runs.CANCEL).unlink()
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                self._previous[signum] = signal.signal(signum, self._on_signal)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        with contextlib.suppress(FileNotFoundError):
+            (self.run.folder / runs.CANCEL).unlink()
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        if signum == signal.SIGINT and self.event.is_set():
+            raise KeyboardInterrupt
+        self.event.set()
+
+    def requested(self) -> bool:
+        if (self.run.folder / runs.CANCEL).exists():
+            self.event.set()
+        return self.event.is_set()
+
+
+class _Job:
+    def __init__(
+        self, accelerator: Any, run: runs.Run, spec: TrainSpec, sink: _EventSink, watch: _CancelWatch
+    ) -> None:
+        self.acc, self.run, self.spec, self.emit, self.watch = accelerator, run, spec, sink, watch
+        self.main = accelerator.is_main_process
+        self.recent_losses: deque[float] = deque(maxlen=FINAL_LOSS_WINDOW)
+        self.last_eval_loss: float | None = None
+
+    # -- the whole job ---------------------------------------------------------------------------
+
+    def execute(self, estimate: dict) -> int:
+        try:
+            return self._run(estimate)
+        except Cancelled:
+            if self.main:
+                runs.write_state(self.run, state="cancelled")
+            self.emit("cancelled", step=0, checkpoint=None, state="cancelled")
+            return EXIT_CANCELLED
+        except LlamaDeskError as exc:
+            self._fail(str(exc))
+            raise
+        except KeyboardInterrupt:
+            self._fail("Interrupted; resume from the last checkpoint.")
+            raise
+        except Exception as exc:
+            log.exception("training run %s failed", self.run.id)
+            self._fail(f"Unexpected error ({type(exc).__name__}: {exc}); the log has the details.")
+            raise
+
+    def _fail(self, message: str) -> None:
+        if self.main:
+            self.emit("error", message=message, state="failed")
+            runs.write_state(self.run, state="failed", message=message)
+
+    def _run(self, estimate: dict) -> int:
+        spec = self.spec
+        base = library.get_model(spec.base)
+        self.base_sha = base.manifest.get("sha256")
+        if self.main:
+            clean_stale_staging(self.run.checkpoints_dir)
+            runs.write_state(self.run, state="running", message=None, **runs.process_identity())
+        tokenizer = self._tokenizer(base)
+        tokens = self._token_data(tokenizer)
+        self.train_set, self.eval_set = tokens.train, tokens.validation
+        self.data_summary = tokens.summary
+        world = self.acc.num_processes
+        self.per_step = spec.batch_size * world * spec.grad_accum  # examples per optimizer step
+        self.steps_per_epoch = max(1, math.ceil(len(self.train_set) / self.per_step))
+        self.total = spec.max_steps or max(1, math.ceil(spec.epochs * self.steps_per_epoch))
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+        model, optimizer, scheduler = self._build(base, tokenizer)
+        start = self._restore()
+        self.emit(
+            "start",
+            total_steps=self.total,
+            start_step=start,
+            steps_per_epoch=self.steps_per_epoch,
+            examples=len(self.train_set),
+            validation_examples=len(self.eval_set) if self.eval_set is not None else 0,
+            processes=world,
+            device=str(self.acc.device),
+            memory=estimate,
+            adapter=spec.out,
+        )
+        if self.main:
+            runs.write_state(self.run, total_steps=self.total, step=start)
+        for step in range(start + 1, self.total + 1):
+            self._step(model, optimizer, scheduler, step)
+            cancelled = self._agree(self.watch.requested())
+            if step % spec.eval_every == 0 or step == self.total:
+                self._evaluate(model, step)
+            if step % spec.save_every == 0 or step == self.total or cancelled:
+                self._checkpoint(step)
+            if cancelled and step < self.total:
+                if self.main:
+                    runs.write_state(self.run, state="cancelled", step=step)
+                self.emit("cancelled", step=step, total_steps=self.total, checkpoint=step, state="cancelled")
+                return EXIT_CANCELLED
+        if start >= self.total and self.last_eval_loss is None and self.eval_set is not None:
+            self._evaluate(model, self.total)
+        # Gathered on every process (a collective under FSDP and ZeRO-3), saved by the main one.
+        state_dict = self.acc.get_state_dict(model)
+        adapter_id = _decide(self.acc, lambda: self._register(model, state_dict, tokenizer, base.id))
+        final_loss = self._final_loss()
+        if self.main:
+            runs.write_state(self.run, state="done", step=self.total, adapter_id=adapter_id)
+        self.emit(
+            "done",
+            step=self.total,
+            total_steps=self.total,
+            adapter_id=adapter_id,
+            final_loss=final_loss,
+            final_eval_loss=self.last_eval_loss,
+            state="done",
+        )
+        return EXIT_DONE
+
+    # -- before the loop ---------------------------------------------------------------------------
+
+    def _tokenizer(self, base: library.ModelEntry) -> Any:
+        from transformers import AutoTokenizer
+
+        folder = self.run.tokenizer_dir
+        if self.spec.extend_vocab:
+            _decide(self.acc, lambda: folder.is_dir() or self._extend_vocabulary(base))
+            return AutoTokenizer.from_pretrained(folder)
+        return AutoTokenizer.from_pretrained(base.path)
+
+    def _extend_vocabulary(self, base: library.ModelEntry) -> bool:
+        from transformers import AutoTokenizer
+
+        from llamadesk.core.corpus import store
+
+        tokenizer = AutoTokenizer.from_pretrained(base.path)
+        texts = (t for c in self.spec.data for t in store.get_corpus(c).iter_texts("train"))
+        added = data.extend_vocabulary(tokenizer, texts, self.spec.extend_vocab)
+        with staged_folder(self.run.tokenizer_dir) as staging:
+            tokenizer.save_pretrained(staging)
+        log.info("vocabulary extended by %d tokens", len(added))
+        return True
+
+    def _token_data(self, tokenizer: Any) -> data.TokenData:
+        from llamadesk.core.corpus import store
+
+        def build() -> bool:
+            if not self.run.data_dir.is_dir():
+                corpora = [store.get_corpus(c) for c in self.spec.data]
+                data.build_token_data(self.spec, corpora, tokenizer, self.run.data_dir, self._progress())
+            return True
+
+        _decide(self.acc, build)
+        return data.load_token_data(self.run.data_dir)
+
+    def _progress(self) -> Progress:
+        """Preparation progress as "prepare" events (twice a second at most); cancel works here too."""
+        last = [0.0]
+
+        def report(fraction: float, message: str) -> None:
+            now = time.monotonic()
+            if now - last[0] >= 0.5:
+                last[0] = now
+                self.emit("prepare", fraction=round(fraction, 3), message=message)
+
+        return Progress(report, self.watch.event)
+
+    def _build(self, base: library.ModelEntry, tokenizer: Any) -> tuple[Any, Any, Any]:
+        import torch
+        from accelerate.utils import set_seed
+        from peft import LoraConfig, get_peft_model
+        from transformers import AutoModelForCausalLM, get_cosine_schedule_with_warmup
+
+        spec = self.spec
+        set_seed(spec.seed)  # LoRA's random init (and new embedding rows) the same in every process
+        # Frozen weights in bf16 under bf16 mixed precision (LoRA stays fp32: PEFT upcasts it).
+        dtype = torch.bfloat16 if self.acc.mixed_precision == "bf16" else torch.float32
+        try:
+            model = AutoModelForCausalLM.from_pretrained(base.path, dtype=dtype)
+        except OSError as exc:
+            raise NotFoundError(f"The base model '{base.id}' cannot be read any more ({exc}).") from exc
+        if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+            model.resize_token_embeddings(len(tokenizer))
+        model.config.use_cache = False
+        if spec.gradient_checkpointing:
+            model.activation_checkpointing_enable()
+        config = LoraConfig(
+            r=spec.rank,
+            lora_alpha=spec.alpha,
+            lora_dropout=spec.dropout,
+            target_modules=spec.target_modules,
+            modules_to_save=spec.trained_modules_to_save or None,
+            task_type="CAUSAL_LM",
+            bias="none",
+        )
+        try:
+            with warnings.catch_warnings():
+                # PEFT asks the model about checkpointing by the name transformers v5 deprecated.
+                warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
+                model = get_peft_model(model, config)
+        except ValueError as exc:
+            raise RunFailed(f"LoRA cannot be applied to '{base.id}' as asked: {exc}") from exc
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(trainable, lr=spec.lr, weight_decay=spec.weight_decay)
+        warmup = round(spec.warmup_ratio * self.total)
+        scheduler = get_cosine_schedule_with_warmup(optimizer, warmup, self.total)
+        model, optimizer, scheduler = self.acc.prepare(model, optimizer, scheduler)
+        self.acc.register_save_state_pre_hook(self._save_trainable)
+        self.acc.register_load_state_pre_hook(self._load_trainable)
+        model.train()
+        return model, optimizer, scheduler
+
+    def _save_trainable(self, models: list, weights: list, output_dir: str) -> None:
+        """Checkpoint only what trains (LoRA, modules_to_save), not the frozen base: megabytes, not
+        gigabytes. Under FSDP/DeepSpeed `weights` is empty and they save their own shards."""
+        if not weights:
+            return
+        weights.clear()
+        if self.main:
+            from safetensors.torch import save_file
+
+            model = self.acc.unwrap_model(models[0])
+            tensors = {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
+            save_file(tensors, str(Path(output_dir) / TRAINABLE_FILE))
+
+    def _load_trainable(self, models: list, input_dir: str) -> None:
+        path = Path(input_dir) / TRAINABLE_FILE
+        if not models or not path.is_file():
+            return
+        import torch
+        from safetensors.torch import load_file
+
+        model = self.acc.unwrap_model(models[0])
+        saved = load_file(str(path))
+        expected = {n for n, p in model.named_parameters() if p.requires_grad}
+        if set(saved) != expected:
+            raise RunFailed(f"The checkpoint in {Path(input_dir).name} does not match this run's model.")
+        with torch.no_grad():
+            for name, parameter in model.named_parameters():
+                if name in saved:
+                    parameter.copy_(saved[name])
+        models.clear()
+
+    def _restore(self) -> int:
+        """Load the last checkpoint, if any; return the number of steps already done."""
+        last = self.run.last_checkpoint()
+        if last is None:
+            return 0
+        step, folder = last
+        self.acc.load_state(str(folder))
+        state = json.loads((folder / TRAINER_STATE).read_text(encoding="utf-8"))
+        self.recent_losses.extend(state.get("recent_losses", []))
+        self.last_eval_loss = state.get("last_eval_loss")
+        return step
+
+    # -- the loop ------------------------------------------------------------------------------------
+
+    def _examples(self, step: int, micro: int) -> list[tuple[Any, Any]]:
+        """This process's share of micro-batch `micro` of optimizer step `step` (1-based).
+
+        The global order is fixed by (seed, epoch); a global step covers `per_step` consecutive
+        examples of it, dealt out micro-batch by micro-batch and process by process. So one process
+        with batch 2b and two with batch b see the same examples per step. An epoch that does not
+        divide evenly wraps around to its own start, keeping every batch full."""
+        n = len(self.train_set)
+        epoch, within = divmod(step - 1, self.steps_per_epoch)
+        order = self._order(epoch)
+        batch = self.spec.batch_size
+        first = within * self.per_step + (micro * self.acc.num_processes + self.acc.process_index) * batch
+        return [self.train_set.example(int(order[(first + j) % n])) for j in range(batch)]
+
+    def _order(self, epoch: int) -> Any:
+        if getattr(self, "_order_epoch", None) != epoch:
+            self._order_cache = data.epoch_order(len(self.train_set), self.spec.seed, epoch)
+            self._order_epoch = epoch
+        return self._order_cache
+
+    def _step(self, model: Any, optimizer: Any, scheduler: Any, step: int) -> None:
+        import torch
+
+        started = time.perf_counter()
+        lr = scheduler.get_last_lr()[0]  # the rate this step uses (the scheduler moves on after it)
+        losses, tokens = [], 0
+        for micro in range(self.spec.grad_accum):
+            batch = data.collate(self._examples(step, micro), self.pad_id)
+            batch = {k: v.to(self.acc.device) for k, v in batch.items()}
+            tokens += int(batch["attention_mask"].sum())
+            with self.acc.accumulate(model):
+                loss = model(**batch).loss
+                self.acc.backward(loss)
+                if self.acc.sync_gradients:
+                    self.acc.clip_grad_norm_(model.parameters(), self.spec.max_grad_norm)
+                optimizer.step()
+                if self.acc.sync_gradients:
+                    scheduler.step()
+                optimizer.zero_grad()
+            losses.append(loss.detach().float())
+        step_loss = self.acc.reduce(torch.stack(losses).mean(), reduction="mean").item()
+        tokens = int(self.acc.reduce(torch.tensor(tokens, device=self.acc.device), reduction="sum").item())
+        if not math.isfinite(step_loss):
+            raise RunFailed(
+                f"The loss became {step_loss} at step {step}; lower the learning rate (now {self.spec.lr:g})."
+            )
+        self.recent_losses.append(step_loss)
+        elapsed = time.perf_counter() - started
+        self._timing(elapsed)
+        self.emit(
+            "step",
+            step=step,
+            total_steps=self.total,
+            epoch=round(step / self.steps_per_epoch, 4),
+            loss=step_loss,
+            lr=lr,
+            tokens_per_s=round(tokens / elapsed, 1) if elapsed > 0 else None,
+            eta_s=round(self._mean_step_time * (self.total - step), 1),
+            **_memory_use(),
+        )
+
+    def _timing(self, elapsed: float) -> None:
+        """Mean step time over this attempt, for the ETA (the first steps include warm-up)."""
+        self._times = getattr(self, "_times", deque(maxlen=50))
+        self._times.append(elapsed)
+        self._mean_step_time = sum(self._times) / len(self._times)
+
+    def _agree(self, flag: bool) -> bool:
+        """True on every process when any one saw it (a signal may reach only some)."""
+        if self.acc.num_processes == 1:
+            return flag
+        import torch
+
+        return bool(self.acc.reduce(torch.tensor(int(flag), device=self.acc.device), reduction="sum").item())
+
+    def _evaluate(self, model: Any, step: int) -> None:
+        """Token-weighted mean loss on the validation examples, shared out between processes."""
+        if self.eval_set is None:
+            return
+        import torch
+
+        model.eval()
+        total = torch.zeros(2, dtype=torch.float64, device=self.acc.device)  # (loss sum, tokens)
+        # Every process runs as many batches (FSDP gathers weights in each forward, so a process
+        # that stopped early would hang the others): past the end, example 0 fills in with every
+        # label masked, so it adds nothing to the loss.
+        world, n, size = self.acc.num_processes, len(self.eval_set), self.spec.batch_size
+        indices = [self.acc.process_index + world * i for i in range(math.ceil(n / world))]
+        with torch.no_grad():
+            for start in range(0, len(indices), size):
+                examples = [self._eval_example(i) for i in indices[start : start + size]]
+                batch = {k: v.to(self.acc.device) for k, v in data.collate(examples, self.pad_id).items()}
+                loss = model(**batch).loss.double()
+                counted = int((batch["labels"][:, 1:] != data.IGNORE_INDEX).sum())
+                if counted:
+                    total[0] += loss * counted
+                    total[1] += counted
+        model.train()
+        total = self.acc.reduce(total, reduction="sum")
+        if total[1] > 0:
+            self.last_eval_loss = (total[0] / total[1]).item()
+            self.emit("eval", step=step, total_steps=self.total, eval_loss=self.last_eval_loss)
+
+    def _eval_example(self, index: int) -> tuple[Any, Any]:
+        if index < len(self.eval_set):
+            return self.eval_set.example(index)
+        ids, _labels = self.eval_set.example(0)
+        return ids, ids * 0 + data.IGNORE_INDEX
+
+    # -- checkpoints ----------------------------------------------------------------------------------
+
+    def _checkpoint(self, step: int) -> None:
+        """Write checkpoints/step-N/ complete or not at all (staged, then renamed), then drop the
+        oldest beyond keep_checkpoints. A failed write (disk full) leaves earlier ones untouched."""
+        target = self.run.checkpoints_dir / f"{runs.CHECKPOINT_PREFIX}{step}"
+        if target.is_dir():
+            return
+        with contextlib.ExitStack() as stack:
+            failure = None
+            try:
+                staging = stack.enter_context(staged_folder(target)) if self.main else None
+                staging = _decide_value(self.acc, staging)
+                self.acc.save_state(str(staging))
+                if self.main:
+                    write_json(
+                        Path(staging) / TRAINER_STATE,
+                        {
+                            "step": step,
+                            "total_steps": self.total,
+                            "recent_losses": list(self.recent_losses),
+                            "last_eval_loss": self.last_eval_loss,
+                        },
+                    )
+            except OSError as exc:
+                failure = exc
+            if self._agree(failure is not None):
+                raise self._checkpoint_error(step, failure)  # unwinding removes the staging folder
+            self.acc.wait_for_everyone()
+        if self.main:
+            for _old_step, folder in self.run.checkpoints()[: -self.spec.keep_checkpoints]:
+                remove_folder(folder)
+            runs.write_state(self.run, step=step)
+            self.emit("checkpoint", step=step, total_steps=self.total, path=str(target))
+
+    def _checkpoint_error(self, step: int, failure: OSError | None) -> ResourceError:
+        last = self.run.last_checkpoint()
+        kept = f"the last good one is step {last[0]}" if last else "there is no earlier checkpoint"
+        reason = "the disk is full" if failure and failure.errno == errno.ENOSPC else f"{failure or 'error'}"
+        error = ResourceError(
+            f"Saving the checkpoint at step {step} failed ({reason}); {kept}. Free some space and "
+            f"continue with `llamadesk train --resume {self.run.id}`."
+        )
+        error.__cause__ = failure
+        return error
+
+    # -- the end ---------------------------------------------------------------------------------------
+
+    def _final_loss(self) -> float | None:
+        return sum(self.recent_losses) / len(self.recent_losses) if self.recent_losses else None
+
+    def _register(self, model: Any, state_dict: dict, tokenizer: Any, base_id: str) -> str:
+        """Put the adapter in the library. The base is looked up again: it may have been removed
+        or replaced while training ran, and an adapter must never name the wrong base."""
+        from llamadesk.core import adapters
+
+        resume = f"`llamadesk train --resume {self.run.id}`"
+        try:
+            base = library.get_model(base_id)
+        except NotFoundError as exc:
+            raise RunFailed(
+                f"The base model '{base_id}' was removed from the library during training, so the adapter "
+                f"was not registered; its weights are kept in the run's last checkpoint. Import the "
+                f"model again as '{base_id}' and run {resume}."
+            ) from exc
+        if base.manifest.get("sha256") != self.base_sha:
+            raise RunFailed(
+                f"The model '{base_id}' was replaced during training, so the adapter was not registered; "
+                f"restore the original model and run {resume}."
+            )
+        unwrapped = self.acc.unwrap_model(model)
+        extended = bool(self.spec.extend_vocab)
+
+        def build(folder: Path, progress: Progress) -> None:
+            # With a grown vocabulary the resized embedding rows must travel with the adapter.
+            unwrapped.save_pretrained(
+                str(folder), state_dict=state_dict, safe_serialization=True, save_embedding_layers=extended
+            )
+            if extended:
+                tokenizer.save_pretrained(folder)
+
+        manifest = {
+            "kind": self.spec.kind,
+            "source": "trained",
+            "run_id": self.run.id,
+            "rank": self.spec.rank,
+            "alpha": self.spec.alpha,
+            "dropout": self.spec.dropout,
+            "target_modules": self.spec.target_modules,
+            "modules_to_save": self.spec.trained_modules_to_save,
+            "data_summary": self.data_summary,
+            "hyperparameters": self.spec.hyperparameters() | {"total_steps": self.total},
+            "final_loss": self._final_loss(),
+            "final_eval_loss": self.last_eval_loss,
+            "vocab_added": len(tokenizer) - base.config.get("vocab_size", len(tokenizer)) if extended else 0,
+        }
+        try:
+            entry = adapters.register_adapter(self.spec.out, build, manifest, base, Progress())
+        except LlamaDeskError as exc:
+            raise RunFailed(
+                f"{exc} The trained weights are kept in the run's last checkpoint: fix this and run {resume}."
+            ) from exc
+        return entry.id
+
+
+def _decide_value(accelerator: Any, value: Any) -> Any:
+    """The main process's `value` on every process."""
+    return _decide(accelerator, lambda: value) if accelerator.num_processes > 1 else value
+
+
+def _memory_use() -> dict:
+    import psutil
+    import torch
+
+    use = {"rss_bytes": psutil.Process().memory_info().rss}
+    if torch.cuda.is_available():
+        use["gpu_bytes"] = torch.cuda.max_memory_allocated()
+    return use
