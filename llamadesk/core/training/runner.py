@@ -11,6 +11,7 @@ optimizer and scheduler in each checkpoint, and a step is never cut in half: can
 between optimizer steps.
 
 Events go to `emit` (the CLI prints them as JSON lines) and to runs/<id>/progress.jsonl:
+  prepare     fraction, message (tokenizing; at most twice a second)
   start       run_id, total_steps, start_step, steps_per_epoch, examples, validation_examples,
               processes, device, memory (the estimate), adapter
   step        step, total_steps, epoch, loss, lr, tokens_per_s, eta_s, rss_bytes (+ gpu_bytes)
@@ -18,7 +19,7 @@ Events go to `emit` (the CLI prints them as JSON lines) and to runs/<id>/progres
   checkpoint  step, path
   done        step, adapter_id, final_loss, final_eval_loss
   cancelled   step, checkpoint (the step it can resume from)
-  error       message
+  error       message (also when refused before the run exists: run_id is then null)
 Every event also carries event, run_id, state and time."""
 
 import contextlib
