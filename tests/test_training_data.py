@@ -123,3 +123,5 @@ def test_vocabulary_extension_adds_whole_chinese_pieces(tmp_path):
     assert len(tokenizer("人工智能", add_special_tokens=False)["input_ids"]) < 12
     with pytest.raises(CorpusError, match="too small for a vocabulary of 100000 pieces"):
         data.extend_vocabulary(make_tokenizer(), texts, 100_000)
+    with pytest.raises(CorpusError, match="no plain text"):
+        data.extend_vocabulary(make_tokenizer(), [], 100)

@@ -215,10 +215,18 @@ def extend_vocabulary(tokenizer: Any, texts: Iterable[str], pieces: int) -> list
     import sentencepiece as spm
 
     model = io.BytesIO()
-    lines = (line for text in texts for line in text.split("\n") if line.strip())
+    read = {"lines": 0}
+
+    def lines() -> Iterator[str]:
+        for text in texts:
+            for line in text.split("\n"):
+                if line.strip():
+                    read["lines"] += 1
+                    yield line
+
     try:
         spm.SentencePieceTrainer.train(
-            sentence_iterator=lines,
+            sentence_iterator=lines(),
             model_writer=model,
             vocab_size=pieces,
             model_type="bpe",
@@ -229,6 +237,8 @@ def extend_vocabulary(tokenizer: Any, texts: Iterable[str], pieces: int) -> list
             minloglevel=2,
         )
     except RuntimeError as exc:
+        if not read["lines"]:
+            raise CorpusError("The corpus has no plain text to learn new vocabulary from.") from exc
         limit = _SPM_LIMIT.search(str(exc))
         hint = f"choose at most {limit.group(1)}" if limit else "choose fewer pieces or add text"
         raise CorpusError(f"The corpus is too small for a vocabulary of {pieces} pieces; {hint}.") from exc
