@@ -1,13 +1,15 @@
-"""The main window: one tab per verb (Chat, Models, …) and a status bar.
+"""The main window: one tab per verb (Chat, Models, Adapters, …) and a status bar.
 
-It owns the panels and wires them together (a library change refreshes every panel that lists
-models); the panels themselves know nothing of each other."""
+It owns the panels and wires them together (a library or adapter change refreshes every panel
+that lists them); the panels themselves know nothing of each other."""
 
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget
 
 from llamadesk import __version__
 from llamadesk.core import starter
+from llamadesk.ui.adapters_view import AdaptersView
+from llamadesk.ui.chat_view import ChatView
 from llamadesk.ui.models_view import ModelsView
 
 
@@ -16,29 +18,50 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle(self.tr("LlamaDesk"))
         self.resize(1200, 780)
+        self.chat_view = ChatView()
+        self.models_view = ModelsView()
+        self.adapters_view = AdaptersView()
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.models_view = ModelsView()
+        self.tabs.addTab(self.chat_view, self.tr("Chat"))
         self.tabs.addTab(self.models_view, self.tr("Models"))
+        self.tabs.addTab(self.adapters_view, self.tr("Adapters"))
         self.setCentralWidget(self.tabs)
+
         self.status_label = QLabel(
             self.tr("LlamaDesk {0} · everything stays on this computer").format(__version__)
         )
         self.statusBar().addPermanentWidget(self.status_label)
-        self.models_view.status_message.connect(self._on_status_message)
+        self.chat_view.status_changed.connect(self.status_label.setText)
+        for view in (self.models_view, self.adapters_view):
+            view.status_message.connect(self._on_status_message)
+        self.models_view.library_changed.connect(self._on_library_changed)
+        self.adapters_view.library_changed.connect(self._on_library_changed)
+        self.adapters_view.adapters_changed.connect(self.chat_view.refresh_models)
 
     def _on_status_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 8000)
 
+    def _on_library_changed(self) -> None:
+        self.models_view.refresh()
+        self.adapters_view.refresh()
+        self.chat_view.refresh_models()
+
     def import_starter_if_needed(self) -> bool:
-        """First run: bring in the starter model from its package, with progress on the Models tab."""
+        """First run: bring in the starter model from its package, with progress on the Models tab;
+        once it is in, the Chat tab opens with it."""
         if not starter.starter_needs_import():
             return False
         self.tabs.setCurrentWidget(self.models_view)
         self.statusBar().showMessage(self.tr("Preparing the starter model for first use…"))
         task = self.models_view.start_import(starter.find_starter_gguf(), starter.STARTER_ID)
+        if task is not None:
+            task.succeeded.connect(lambda _entry: self.tabs.setCurrentWidget(self.chat_view))
         return task is not None
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        # Every panel stops and joins its threads before the widgets go away.
+        self.chat_view.shutdown()
         self.models_view.shutdown()
+        self.adapters_view.shutdown()
         super().closeEvent(event)
