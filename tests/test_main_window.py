@@ -5,7 +5,12 @@ from llamadesk.ui.main_window import MainWindow
 def test_panels_wired_and_close_is_clean(qtbot, tiny_model_dir):
     window = MainWindow()
     qtbot.addWidget(window)
-    assert [window.tabs.tabText(i) for i in range(window.tabs.count())][:3] == ["Chat", "Models", "Adapters"]
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())][:4] == [
+        "Chat",
+        "Models",
+        "Adapters",
+        "Evaluate",
+    ]
     assert window.import_starter_if_needed() is False or window.models_view.task_bar.is_busy()
     window.models_view.task_bar.shutdown()
     library.import_model(tiny_model_dir, "tiny", in_place=True)

@@ -10,6 +10,7 @@ from llamadesk import __version__
 from llamadesk.core import starter
 from llamadesk.ui.adapters_view import AdaptersView
 from llamadesk.ui.chat_view import ChatView
+from llamadesk.ui.evaluate_view import EvaluateView
 from llamadesk.ui.models_view import ModelsView
 
 
@@ -21,11 +22,13 @@ class MainWindow(QMainWindow):
         self.chat_view = ChatView()
         self.models_view = ModelsView()
         self.adapters_view = AdaptersView()
+        self.evaluate_view = EvaluateView()
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.chat_view, self.tr("Chat"))
         self.tabs.addTab(self.models_view, self.tr("Models"))
         self.tabs.addTab(self.adapters_view, self.tr("Adapters"))
+        self.tabs.addTab(self.evaluate_view, self.tr("Evaluate"))
         self.setCentralWidget(self.tabs)
 
         self.status_label = QLabel(
@@ -33,11 +36,12 @@ class MainWindow(QMainWindow):
         )
         self.statusBar().addPermanentWidget(self.status_label)
         self.chat_view.status_changed.connect(self.status_label.setText)
-        for view in (self.models_view, self.adapters_view):
+        for view in (self.models_view, self.adapters_view, self.evaluate_view):
             view.status_message.connect(self._on_status_message)
         self.models_view.library_changed.connect(self._on_library_changed)
         self.adapters_view.library_changed.connect(self._on_library_changed)
-        self.adapters_view.adapters_changed.connect(self.chat_view.refresh_models)
+        self.adapters_view.adapters_changed.connect(self._on_adapters_changed)
+        self.evaluate_view.scores_changed.connect(self.adapters_view.refresh)
 
     def _on_status_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 8000)
@@ -45,7 +49,12 @@ class MainWindow(QMainWindow):
     def _on_library_changed(self) -> None:
         self.models_view.refresh()
         self.adapters_view.refresh()
+        self._on_adapters_changed()
+
+    def _on_adapters_changed(self) -> None:
+        """Panels that offer adapters to pick re-read them (the Adapters panel refreshed itself)."""
         self.chat_view.refresh_models()
+        self.evaluate_view.refresh()
 
     def import_starter_if_needed(self) -> bool:
         """First run: bring in the starter model from its package, with progress on the Models tab;
@@ -64,4 +73,5 @@ class MainWindow(QMainWindow):
         self.chat_view.shutdown()
         self.models_view.shutdown()
         self.adapters_view.shutdown()
+        self.evaluate_view.shutdown()
         super().closeEvent(event)

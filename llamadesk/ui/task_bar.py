@@ -6,7 +6,7 @@ when the task ends, whatever the outcome."""
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
 from llamadesk.core.progress import Progress
@@ -23,6 +23,7 @@ class TaskBar(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.task: Task | None = None
+        self._retired: list[Task] = []
         self.label = QLabel()
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, 1000)
@@ -46,7 +47,8 @@ class TaskBar(QWidget):
         if self.task is not None:
             show_error(self, self.tr("Another operation is running; wait for it or cancel it."))
             return None
-        task = Task(fn, self)
+        # No Qt parent: Python owns the task, so it is freed only once nothing refers to it.
+        task = Task(fn)
         task.progressed.connect(self._on_progressed)
         task.succeeded.connect(on_success)
         task.failed.connect(lambda message: show_error(self, message))
@@ -67,8 +69,10 @@ class TaskBar(QWidget):
             self.label.setText(message)
 
     def _on_finished(self) -> None:
-        self.task.deleteLater()
-        self.task = None
+        # Released on the next turn of the event loop, not inside its own `finished` emission.
+        finished, self.task = self.task, None
+        QTimer.singleShot(0, lambda: self._retired.remove(finished))
+        self._retired.append(finished)
         self.hide()
         self.busy_changed.emit(False)
 
@@ -81,5 +85,9 @@ class TaskBar(QWidget):
     def shutdown(self) -> None:
         """Cancel and wait: called when the window closes, so no thread outlives it."""
         if self.task is not None:
-            self.task.cancel()
-            self.task.wait()
+            task, self.task = self.task, None
+            task.cancel()
+            task.wait()
+            # The task's last signals are still queued for this widget, which is about to go:
+            # silence them, or Qt would deliver them to a deleted object.
+            task.blockSignals(True)

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from llamadesk.core.errors import Cancelled, LlamaDeskError
 from llamadesk.core.logs import setup_logging
@@ -71,7 +71,9 @@ class Task(QObject):
         self._worker.succeeded.connect(self.succeeded)
         self._worker.failed.connect(self.failed)
         self._worker.cancelled.connect(self.cancelled)
-        self._worker.done.connect(self._thread.quit)
+        # Direct: the thread must end even while the GUI thread is blocked in `wait()` (shutdown);
+        # a queued call to quit() would wait for the GUI thread and deadlock.
+        self._worker.done.connect(self._thread.quit, Qt.ConnectionType.DirectConnection)
         self._thread.finished.connect(self.finished)
 
     def start(self) -> None:
