@@ -316,3 +316,179 @@ def test_adapters_are_checked_before_anything_loads(engine, tiny_model_dir, tmp_
         engine.set_adapter("ghost")
     assert engine.loaded_adapters == [] and engine.active_adapter is None
     assert _reply(engine, HELLO, GREEDY)
+
+
+# -- adapters that add tokens ---------------------------------------------------------------------
+
+
+def _grown_adapter(base_dir, folder, new_tokens: int, *, with_tokenizer: bool, seed: int = 1):
+    """A LoRA that grew the vocabulary by `new_tokens`, carrying its own embeddings and output
+    layer; its first two new output rows are made to win every greedy step, so a reply shows at
+    once whether new tokens can be (or cannot be) written."""
+    import torch
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoTokenizer
+
+    from tests.test_adapters import make_adapter
+
+    make_adapter(
+        base_dir, folder, seed=seed, new_tokens=new_tokens, modules_to_save=["embed_tokens", "lm_head"]
+    )
+    weights_path = folder / "adapter_model.safetensors"
+    weights = load_file(weights_path)
+    head = weights["base_model.model.lm_head.weight"]  # (vocab + new_tokens, hidden)
+    rows = head.shape[0] - new_tokens
+    direction = torch.randn(head.shape[1], generator=torch.Generator().manual_seed(seed))
+    head[rows], head[rows + 1] = 1e3 * direction, -1e3 * direction  # one of them wins any dot product
+    save_file(weights, weights_path)
+    if with_tokenizer:
+        tokenizer = AutoTokenizer.from_pretrained(base_dir)
+        added = ["北京", "首都", "中国", "人工智能", "机器", "学习", "世界", "改变"][:new_tokens]
+        assert tokenizer.add_tokens(added) == new_tokens
+        tokenizer.save_pretrained(folder)
+    return folder
+
+
+def _logits(engine: ChatEngine, messages: list[dict]):
+    import torch
+
+    ids = torch.tensor([engine._encode(messages)])
+    with torch.inference_mode(), engine._adapter_context():
+        return engine.model(input_ids=ids).logits  # (1, seq, vocab)
+
+
+def test_adapters_that_add_tokens_load_beside_others_and_the_base_stays_exact(
+    engine, tiny_model_dir, tmp_path, monkeypatch
+):
+    from llamadesk.core import adapters
+
+    rows = engine.model.get_input_embeddings().weight.shape[0]
+    chinese = [{"role": "user", "content": "北京是中国的首都"}]
+    base_reply, base_logits = _reply(engine, HELLO, GREEDY), _logits(engine, HELLO)
+    base_chinese, base_count = _reply(engine, chinese, GREEDY), engine.count_tokens(chinese)
+    base_tokenizer = engine.tokenizer
+    grown = _grown_adapter(tiny_model_dir, tmp_path / "grown", 8, with_tokenizer=True)
+    adapters.import_adapter(grown, "tiny", "grown")
+    nameless = _grown_adapter(tiny_model_dir, tmp_path / "nameless", 3, with_tokenizer=False, seed=2)
+    adapters.import_adapter(nameless, "tiny", "nameless")
+    adapters.import_adapter(_make_adapter(tiny_model_dir, tmp_path / "plain", 3), "tiny", "plain")
+    assert adapters.get_adapter("grown").manifest["vocab_size"] == rows + 8
+
+    engine.load_adapters(["grown", "nameless", "plain"])
+    assert engine.loaded_adapters == ["grown", "nameless", "plain"]
+    bare = engine.model.get_base_model()
+    assert bare.get_input_embeddings().original_module.weight.shape[0] == rows  # never resized
+    assert bare.get_output_embeddings().original_module.weight.shape[0] == rows
+    assert engine.tokenizer is base_tokenizer
+    assert _reply(engine, HELLO, GREEDY) == base_reply
+    assert torch_equal(_logits(engine, HELLO), base_logits)
+
+    engine.set_adapter("grown")  # its own tokenizer: the new tokens are read and written
+    assert len(engine.tokenizer) == rows + 8 and engine.info()["template"] == "model"
+    assert max(engine._encode(chinese)) >= rows
+    assert engine.count_tokens(chinese) < base_count
+    assert _logits(engine, HELLO).shape[-1] == rows + 8
+    grown_reply = _reply(engine, chinese, GREEDY)
+    assert grown_reply.count("北京") + grown_reply.count("首都") == GREEDY.max_new_tokens
+
+    engine.set_adapter("nameless")  # new rows but no tokenizer that names them: never written
+    assert engine.tokenizer is base_tokenizer
+    decoded: list[int] = []
+    decode = base_tokenizer.decode
+    monkeypatch.setattr(base_tokenizer, "decode", lambda ids, **kw: decoded.extend(ids) or decode(ids, **kw))
+    nameless_reply = _reply(engine, HELLO, GREEDY)
+    monkeypatch.undo()
+    assert nameless_reply and decoded and max(decoded) < rows
+    assert engine.last_stats.new_tokens == GREEDY.max_new_tokens
+
+    engine.set_adapter("plain")
+    plain_reply = _reply(engine, HELLO, GREEDY)
+    assert engine.tokenizer is base_tokenizer and _logits(engine, HELLO).shape[-1] == rows
+    assert len({base_reply, nameless_reply, plain_reply}) == 3
+
+    for adapter_id in (None, "grown", None, "plain", None):
+        engine.set_adapter(adapter_id)
+    assert engine.tokenizer is base_tokenizer
+    assert _reply(engine, HELLO, GREEDY) == base_reply
+    assert _reply(engine, chinese, GREEDY) == base_chinese
+    assert torch_equal(_logits(engine, HELLO), base_logits)
+    engine.set_adapter("grown")
+    assert _reply(engine, chinese, GREEDY) == grown_reply
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return a.shape == b.shape and bool(torch.equal(a, b))
+
+
+def test_an_adapter_that_adds_tokens_without_its_own_layers_is_refused(engine, tiny_model_dir, tmp_path):
+    """Grown embeddings trained in place (no modules_to_save) live in the base's layers, shared by
+    every adapter: switching such an adapter on and off cannot leave the base exact."""
+    from llamadesk.core import adapters
+    from llamadesk.core.errors import IncompatibleAdapterError
+    from tests.test_adapters import make_adapter
+
+    base_reply = _reply(engine, HELLO, GREEDY)
+    adapters.import_adapter(
+        make_adapter(tiny_model_dir, tmp_path / "inplace", new_tokens=4), "tiny", "inplace"
+    )
+    with pytest.raises(IncompatibleAdapterError, match="merge it into a new model"):
+        engine.set_adapter("inplace")
+    assert engine.loaded_adapters == [] and engine.active_adapter is None
+    assert _reply(engine, HELLO, GREEDY) == base_reply
+
+
+def test_a_broken_adapter_that_adds_tokens_leaves_the_model_as_it_was(engine, tiny_model_dir, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from llamadesk.core import adapters
+    from llamadesk.core.errors import IncompatibleAdapterError
+
+    base_reply, base_logits = _reply(engine, HELLO, GREEDY), _logits(engine, HELLO)
+    grown = adapters.import_adapter(
+        _grown_adapter(tiny_model_dir, tmp_path / "grown", 8, with_tokenizer=True), "tiny", "grown"
+    )
+    weights_path = grown.folder / "adapter_model.safetensors"
+    weights = load_file(weights_path)
+    del weights["base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight"]  # damaged after import
+    save_file(weights, weights_path)
+    with pytest.raises(IncompatibleAdapterError, match="incomplete"):
+        engine.set_adapter("grown")
+    assert type(engine.model).__name__ == "LlamaForCausalLM"  # unwrapped again
+    assert engine.loaded_adapters == [] and len(engine.tokenizer) == engine.model.config.vocab_size
+    assert _reply(engine, HELLO, GREEDY) == base_reply
+    assert torch_equal(_logits(engine, HELLO), base_logits)
+
+    adapters.import_adapter(_make_adapter(tiny_model_dir, tmp_path / "plain", 3), "tiny", "plain")
+    engine.set_adapter("plain")  # the same failure beside a loaded adapter removes only itself
+    with pytest.raises(IncompatibleAdapterError, match="incomplete"):
+        engine.set_adapter("grown")
+    assert engine.loaded_adapters == ["plain"] and engine.active_adapter == "plain"
+    assert "grown" not in engine.model.peft_config
+    engine.set_adapter(None)
+    assert torch_equal(_logits(engine, HELLO), base_logits)
+
+
+def test_an_adapter_trained_with_new_vocabulary_chats(engine, tmp_path):
+    """The training runner's own output: extend_vocab grows the tokenizer and embeddings."""
+    from llamadesk.core import adapters
+    from llamadesk.core.training import runner
+    from tests.training_fixtures import tiny_spec
+
+    path = tmp_path / "zh.jsonl"
+    lines = [{"text": f"{i} 人工智能正在改变世界。北京是中国的首都。机器学习和深度学习。"} for i in range(60)]
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in lines), encoding="utf-8")
+    assert runner.train(tiny_spec(str(path), "zh", extend_vocab=100, max_steps=2)) == 0
+    manifest = adapters.get_adapter("zh").manifest
+    chinese = [{"role": "user", "content": "人工智能正在改变世界。"}]
+    base_reply, base_logits = _reply(engine, chinese, GREEDY), _logits(engine, chinese)
+    base_count = engine.count_tokens(chinese)
+
+    engine.set_adapter("zh")
+    assert len(engine.tokenizer) == manifest["vocab_size"] > engine.model.config.vocab_size
+    assert engine.count_tokens(chinese) < base_count  # the new pieces encode it in fewer tokens
+    assert _reply(engine, chinese, GREEDY) and engine.last_stats.new_tokens > 0
+    engine.set_adapter(None)
+    assert _reply(engine, chinese, GREEDY) == base_reply
+    assert torch_equal(_logits(engine, chinese), base_logits)

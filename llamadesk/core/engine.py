@@ -14,6 +14,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from llamadesk.core import library
@@ -59,6 +60,20 @@ def pick_device(parameters: int) -> tuple[str, Any]:
     return "cpu", torch.float32
 
 
+@dataclass(frozen=True)
+class _Vocabulary:
+    """The tokenizer replies are written with, and what follows from it. The base model has one;
+    an adapter that brings its own tokenizer (new tokens, another chat template) has another."""
+
+    tokenizer: Any
+    template: str  # "model" (the tokenizer's own), or the fallback used: "llama3", "chatml", "llama2"
+    fallback_template: str | None  # the fallback's text; None with the tokenizer's own template
+    stop_ids: frozenset[int]
+    # Output rows this tokenizer can decode, where the model has more (an adapter's new tokens
+    # without the tokenizer that names them); None: every row.
+    logits_limit: int | None = None
+
+
 @contextlib.contextmanager
 def _quiet_loading() -> Iterator[None]:
     """transformers draws a progress bar on stderr while loading; the CLI's output must stay clean."""
@@ -89,7 +104,11 @@ class ChatEngine:
         self.loaded_adapters: list[str] = []
         self.last_stats: GenerationStats | None = None
         self._fallback_template: str | None = None
-        self._stop_ids: set[int] = set()
+        self._stop_ids: frozenset[int] = frozenset()
+        self._logits_limit: int | None = None
+        # Keyed by adapter id, None for the base; adapters without their own tokenizer use the base's.
+        self._vocabularies: dict[str | None, _Vocabulary] = {}
+        self._base_rows = 0  # rows of the base's token embeddings: the vocabulary it was made with
         self._lock = threading.Lock()
 
     # -- loading ----------------------------------------------------------------------------------
@@ -122,21 +141,31 @@ class ChatEngine:
             self.device = device
             self.dtype = str(dtype).removeprefix("torch.")
             self.context_length = int(getattr(model.config, "max_position_embeddings", 0) or 2048)
-            self._setup_template()
+            self._base_rows = int(model.get_input_embeddings().weight.shape[0])
+            self._vocabularies = {None: self._vocabulary(tokenizer)}
+            self._use_vocabulary(None)
         progress(1.0, f"{model_id} is ready")
 
-    def _setup_template(self) -> None:
-        vocab = self.tokenizer.get_vocab()
-        if getattr(self.tokenizer, "chat_template", None):
-            self.template, self._fallback_template = "model", None
+    def _vocabulary(self, tokenizer: Any, logits_limit: int | None = None) -> _Vocabulary:
+        vocab = tokenizer.get_vocab()
+        if getattr(tokenizer, "chat_template", None):
+            template, fallback = "model", None
         else:
-            self.template = fallback_template_name(vocab)
-            self._fallback_template = FALLBACK_TEMPLATES[self.template]
-        stop = {self.tokenizer.eos_token_id}
+            template = fallback_template_name(vocab)
+            fallback = FALLBACK_TEMPLATES[template]
+        stop = {tokenizer.eos_token_id}
         eos = getattr(self.model.generation_config, "eos_token_id", None)
         stop.update(eos if isinstance(eos, list) else [eos])
         stop.update(vocab[token] for token in END_OF_TURN_TOKENS if token in vocab)
-        self._stop_ids = {i for i in stop if i is not None}
+        return _Vocabulary(
+            tokenizer, template, fallback, frozenset(i for i in stop if i is not None), logits_limit
+        )
+
+    def _use_vocabulary(self, adapter_id: str | None) -> None:
+        vocabulary = self._vocabularies.get(adapter_id, self._vocabularies[None])
+        self.tokenizer = vocabulary.tokenizer
+        self.template, self._fallback_template = vocabulary.template, vocabulary.fallback_template
+        self._stop_ids, self._logits_limit = vocabulary.stop_ids, vocabulary.logits_limit
 
     def unload(self) -> None:
         with self._lock:
@@ -147,6 +176,7 @@ class ChatEngine:
         self.model = self.tokenizer = self.entry = self.model_id = None
         self.active_adapter, self.loaded_adapters, self.last_stats = None, [], None
         self.device = self.dtype = self.template = ""
+        self._vocabularies, self._base_rows = {}, 0
         if had_model:
             gc.collect()
             import torch
@@ -197,8 +227,18 @@ class ChatEngine:
     def _attach_adapter(self, entry: Any) -> None:
         from peft import PeftModel
 
+        tokenizer = self._adapter_tokenizer(entry)
+        rows = int(entry.manifest.get("vocab_size") or 0)
+        own_rows = rows if rows and rows != self._base_rows else None
+        if tokenizer is not None and len(tokenizer) > (own_rows or self._base_rows):
+            raise IncompatibleAdapterError(
+                f"Adapter '{entry.id}' comes with a tokenizer of {len(tokenizer)} tokens, but its model "
+                f"has embeddings for {own_rows or self._base_rows}; the adapter folder is inconsistent."
+            )
         try:
-            if isinstance(self.model, PeftModel):
+            if own_rows is not None:
+                self._attach_with_own_embeddings(entry, own_rows)
+            elif isinstance(self.model, PeftModel):
                 self.model.load_adapter(str(entry.path), adapter_name=entry.id)
             else:
                 self.model = PeftModel.from_pretrained(self.model, str(entry.path), adapter_name=entry.id)
@@ -206,9 +246,95 @@ class ChatEngine:
             raise IncompatibleAdapterError(f"Adapter '{entry.id}' could not be loaded ({exc}).") from exc
         self.model.eval()
         self.loaded_adapters.append(entry.id)
+        if tokenizer is not None:
+            self._vocabularies[entry.id] = self._vocabulary(tokenizer)
+        elif own_rows is not None:
+            # New tokens with no tokenizer to name them: never write one.
+            self._vocabularies[entry.id] = self._vocabulary(
+                self._vocabularies[None].tokenizer, self._base_rows
+            )
         # PEFT makes the adapter it just loaded the active one; ours stays as the user chose.
         if self.active_adapter is not None:
             self.model.set_adapter(self.active_adapter)
+
+    @staticmethod
+    def _adapter_tokenizer(entry: Any) -> Any:
+        """The adapter's own tokenizer (one that added tokens travels with its adapter), or None."""
+        if not any((entry.path / name).is_file() for name in ("tokenizer.json", "tokenizer.model")):
+            return None
+        from transformers import AutoTokenizer
+
+        try:
+            with _quiet_loading():
+                return AutoTokenizer.from_pretrained(entry.path)
+        except (OSError, ValueError, RuntimeError, KeyError) as exc:
+            raise IncompatibleAdapterError(
+                f"The tokenizer of adapter '{entry.id}' could not be loaded ({exc})."
+            ) from exc
+
+    def _attach_with_own_embeddings(self, entry: Any, rows: int) -> None:
+        """Load an adapter that grew the vocabulary to `rows` tokens, beside the others.
+
+        Such an adapter carries whole copies of the token embeddings and the output layer
+        (modules_to_save) with rows for its new tokens. Those copies take its size here and the
+        base's own layers are never resized nor written to: with the adapter off, the base computes
+        exactly what it computed before, and adapters that grew the vocabulary differently coexist.
+        PEFT's own loading cannot do this: it would copy the adapter's saved (resized) base layers
+        over the shared ones, or refuse them for their size."""
+        from peft import LoraConfig, PeftModel, get_peft_model
+        from peft.utils import ModulesToSaveWrapper, load_peft_weights, set_peft_model_state_dict
+
+        config = LoraConfig.from_pretrained(str(entry.path))
+        config.inference_mode = True
+        weights = load_peft_weights(str(entry.path), device=self.device)
+        bare = self.model.get_base_model() if isinstance(self.model, PeftModel) else self.model
+        names = {id(module): name for name, module in bare.named_modules()}
+        saved = config.modules_to_save or []
+        layers = []  # the model's names for its token embeddings and output layer
+        for layer in (bare.get_input_embeddings(), bare.get_output_embeddings()):
+            name = names.get(id(layer), "")
+            shape = getattr(weights.get(f"base_model.model.{name}.weight"), "shape", None)
+            own_copy = any(name == target or name.endswith("." + target) for target in saved)
+            if not (name and own_copy and shape is not None and shape[0] == rows):
+                raise IncompatibleAdapterError(
+                    f"Adapter '{entry.id}' adds tokens but does not carry its own token embeddings and "
+                    "output layer (modules_to_save), so it cannot be switched on and off in a chat; "
+                    "merge it into a new model to use it."
+                )
+            layers.append(f"base_model.model.{name}")
+        # What an adapter saved of the base's layers (PEFT's save_embedding_layers) is the base's
+        # business: never loaded over the weights every other adapter and the base share.
+        weights = {
+            key: value
+            for key, value in weights.items()
+            if not any(part in key for part in (".original_module.", ".base_layer.", ".modules_to_save."))
+        }
+        created = not isinstance(self.model, PeftModel)
+        if created:
+            self.model = get_peft_model(self.model, config, adapter_name=entry.id)
+        else:
+            self.model.add_adapter(entry.id, config)
+        try:
+            modules = dict(self.model.named_modules())
+            for name in layers:
+                _resize_rows(modules[name].modules_to_save[entry.id], rows)
+            result = set_peft_model_state_dict(self.model, weights, adapter_name=entry.id)
+            missing = [key for key in result.missing_keys if f".{entry.id}." in key]
+            if missing:
+                raise IncompatibleAdapterError(
+                    f"Adapter '{entry.id}' is incomplete: {len(missing)} of its weights are missing "
+                    f"(for instance {missing[0]})."
+                )
+        except BaseException:
+            if created:
+                # Unloading keeps whatever copy of a layer is active: the base's own must be.
+                for module in self.model.modules():
+                    if isinstance(module, ModulesToSaveWrapper):
+                        module.set_adapter([])
+                self.model = self.model.unload()
+            else:
+                self.model.delete_adapter(entry.id)
+            raise
 
     def set_adapter(self, adapter_id: str | None) -> None:
         """Answer with `adapter_id` (loaded on first use), or with the bare base model for None."""
@@ -219,6 +345,7 @@ class ChatEngine:
             if adapter_id is not None:
                 self.model.set_adapter(adapter_id)
             self.active_adapter = adapter_id
+            self._use_vocabulary(adapter_id)
 
     def _adapter_context(self) -> contextlib.AbstractContextManager:
         """With adapters loaded but none chosen, switch them off for this reply: the base model's
@@ -303,7 +430,7 @@ class ChatEngine:
                 logits = self.model(
                     input_ids=step_input, cache=cache, use_cache=True, logits_to_keep=1
                 ).logits
-                scores = processors(context, logits[:, -1, :].float())  # (1, vocab)
+                scores = processors(context, logits[:, -1, : self._logits_limit].float())  # (1, vocab)
                 if settings.greedy:
                     next_id = int(scores.argmax(dim=-1))
                 else:
@@ -363,3 +490,18 @@ class ChatEngine:
             if settings.top_p < 1.0:
                 chain.append(TopPLogitsWarper(settings.top_p))
         return chain
+
+
+def _resize_rows(layer: Any, rows: int) -> None:
+    """Give an embedding or output layer `rows` token rows, left uninitialised: the adapter's saved
+    weights fill them all (a missing one is an error, checked after loading)."""
+    import torch
+
+    for name, parameter in list(layer.named_parameters(recurse=False)):
+        if parameter.shape[0] != rows:
+            empty = torch.empty((rows, *parameter.shape[1:]), dtype=parameter.dtype, device=parameter.device)
+            setattr(layer, name, torch.nn.Parameter(empty, requires_grad=False))
+    if hasattr(layer, "num_embeddings"):
+        layer.num_embeddings = rows
+    if hasattr(layer, "out_features"):
+        layer.out_features = rows
