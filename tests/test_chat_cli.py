@@ -115,3 +115,49 @@ def test_ctrl_c_during_a_reply_keeps_what_was_written(tiny, capsys, monkeypatch)
     question, reply = json.loads(capsys.readouterr().out)["messages"]
     assert question["content"] == "Hello"
     assert reply["finish_reason"] == "stopped" and reply["content"] == "".join(terminal.written[:3])
+
+
+def test_chats_rate_and_ratings(capsys):
+    from llamadesk.core.history import ChatHistory
+
+    with ChatHistory() as history:
+        conversation = history.create()
+        history.add_message(conversation.id, "user", "Hello")
+        history.add_message(conversation.id, "assistant", "Hi!", model_id="tiny", adapter_id="friendly")
+    assert main(["chats", "ratings"]) == 0
+    assert "No rated replies yet." in capsys.readouterr().out
+    assert main(["chats", "export", str(conversation.id), "--format", "json"]) == 0
+    question, reply = json.loads(capsys.readouterr().out)["messages"]
+
+    assert main(["chats", "rate", str(reply["id"]), "--up", "--stars", "4"]) == 0
+    assert capsys.readouterr().out == f"Message {reply['id']}: thumbs up · 4/5 stars\n"
+    assert main(["chats", "rate", str(reply["id"]), "--down", "--note", "Too short.", "--json"]) == 0
+    rating = json.loads(capsys.readouterr().out)
+    assert (rating["thumb"], rating["stars"], rating["note"]) == (-1, 4, "Too short.")
+    assert main(["chats", "ratings"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["VARIANT", "RATED", "UP", "DOWN", "STARS"]
+    assert table[1].split() == ["tiny+friendly", "1", "0", "1", "4.00", "(1)"]
+    assert main(["chats", "ratings", "--model", "tiny", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [
+        {
+            "model_id": "tiny",
+            "adapter_id": "friendly",
+            "rated": 1,
+            "up": 0,
+            "down": 1,
+            "starred": 1,
+            "mean_stars": 4.0,
+        }
+    ]
+    assert main(["chats", "rate", str(reply["id"]), "--no-thumb", "--stars", "0", "--note", ""]) == 0
+    assert "has no rating now" in capsys.readouterr().out
+
+    assert main(["chats", "rate", str(question["id"]), "--up"]) == 2
+    assert "only replies can be rated" in capsys.readouterr().err
+    assert main(["chats", "rate", "999", "--up"]) == 2
+    assert "no message 999" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["chats", "rate", str(reply["id"]), "--stars", "6"])
+    with pytest.raises(SystemExit):
+        main(["chats", "rate", str(reply["id"]), "--up", "--down"])

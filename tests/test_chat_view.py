@@ -13,6 +13,7 @@ from llamadesk.core.generation import GenerationSettings
 from llamadesk.core.history import ChatHistory
 from llamadesk.ui.chat_view import ChatView
 from llamadesk.ui.markdown import MarkdownStream, insert_markdown, settled_length
+from llamadesk.ui.rating_bar import thumbs
 
 # The tiny random model never ends its reply early at these lengths, so every reply runs to the limit.
 SHORT = GenerationSettings(temperature=0.0, repetition_penalty=1.0, max_new_tokens=24)
@@ -437,3 +438,162 @@ def test_starter_model_in_the_gui_answers_and_the_event_loop_stays_free(qtbot, s
         assert view.input.toPlainText().count("x") > 5  # typing went on while the reply streamed
     finally:
         view.shutdown()
+
+
+# -- rating replies -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def bare_view(qtbot):
+    """A chat panel with no model: rating needs only the history."""
+    view = ChatView()
+    qtbot.addWidget(view)
+    view.resize(1000, 700)
+    view.show()
+    yield view
+    view.shutdown()
+
+
+def _conversation_with_replies(view: ChatView, replies: list[str]) -> list[int]:
+    conversation = view.history.create()
+    ids = []
+    for number, reply in enumerate(replies):
+        view.history.add_message(conversation.id, "user", f"Question {number}")
+        ids.append(
+            view.history.add_message(
+                conversation.id, "assistant", reply, model_id="tiny", adapter_id="friendly"
+            ).id
+        )
+    view.refresh_conversations()
+    view.open_conversation(conversation.id)
+    return ids
+
+
+def _click(qtbot, button) -> None:
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def test_rate_a_reply_with_the_buttons(qtbot, bare_view):
+    view = bare_view
+    (reply,) = _conversation_with_replies(view, ["Paris is the capital of France."])
+    bar = view.rating_bar
+    assert view.rating_bar_target() == reply  # under the last reply without hovering
+    assert not bar.up_button.isChecked() and [b.text() for b in bar.star_buttons] == ["☆"] * 5
+
+    _click(qtbot, bar.up_button)
+    assert view.history.rating(reply).thumb == 1 and bar.up_button.isChecked()
+    _click(qtbot, bar.star_buttons[3])
+    assert view.history.rating(reply).stars == 4
+    assert [b.text() for b in bar.star_buttons] == ["★"] * 4 + ["☆"]
+    up, down = thumbs()
+    assert f"{up} · ★★★★☆" in view.transcript.toPlainText()  # the rating, in brief, under the reply
+
+    _click(qtbot, bar.down_button)  # the other thumb replaces the first
+    assert view.history.rating(reply).thumb == -1
+    assert bar.down_button.isChecked() and not bar.up_button.isChecked()
+    _click(qtbot, bar.down_button)  # pressed again: taken back
+    _click(qtbot, bar.star_buttons[3])
+    assert view.history.rating(reply) is None
+    assert "★" not in view.transcript.toPlainText() and down not in view.transcript.toPlainText()
+
+
+def test_a_note_on_a_reply(qtbot, bare_view, monkeypatch):
+    from PySide6.QtWidgets import QInputDialog
+
+    view = bare_view
+    (reply,) = _conversation_with_replies(view, ["Rome."])
+    asked: list[str] = []
+
+    def answer(text: str, accepted: bool):
+        def dialog(_parent, _title, _label, current=""):
+            asked.append(current)
+            return text, accepted
+
+        monkeypatch.setattr(QInputDialog, "getMultiLineText", dialog)
+
+    answer("Wrong: the question was about France.", True)
+    _click(qtbot, view.rating_bar.note_button)
+    assert view.history.rating(reply).note == "Wrong: the question was about France."
+    assert view.rating_bar.note_button.toolTip() == "Wrong: the question was about France."
+    assert "note" in view.transcript.toPlainText()
+    answer("", False)  # cancelled: nothing changes
+    _click(qtbot, view.rating_bar.note_button)
+    assert asked[-1] == "Wrong: the question was about France."
+    assert view.history.rating(reply).note == "Wrong: the question was about France."
+    answer("  ", True)  # emptied: the note goes
+    _click(qtbot, view.rating_bar.note_button)
+    assert view.history.rating(reply) is None
+
+
+def test_the_rating_bar_follows_the_pointer_and_the_rate_link(qtbot, bare_view):
+    from PySide6.QtGui import QTextCursor as Cursor
+
+    view = bare_view
+    first, second = _conversation_with_replies(view, ["First answer.", "Second answer."])
+    assert view.rating_bar_target() == second
+    document = view.transcript.document()
+    where = document.find("First answer.")
+    assert not where.isNull()
+    cursor = Cursor(document)
+    cursor.setPosition(where.selectionStart() + 2)
+    point = view.transcript.cursorRect(cursor).center()
+    qtbot.mouseMove(view.transcript.viewport(), point)
+    qtbot.waitUntil(lambda: view.rating_bar_target() == first)
+    bar_top = view.rating_bar.geometry().top()
+    assert bar_top > point.y()  # under the reply it rates
+    _click(qtbot, view.rating_bar.star_buttons[1])
+    assert view.history.rating(first).stars == 2 and view.history.rating(second) is None
+
+    view._on_anchor_clicked(QUrl(f"rate:{second}"))  # the Rate link beside the reply's name
+    assert view.rating_bar_target() == second
+    assert view.rating_bar.up_button.hasFocus()
+    qtbot.keyClick(view.rating_bar.up_button, Qt.Key.Key_Space)  # the keyboard alone rates too
+    assert view.history.rating(second).thumb == 1
+
+
+def test_rating_controls_have_accessible_names(bare_view):
+    _conversation_with_replies(bare_view, ["Hello."])
+    bar = bare_view.rating_bar
+    buttons = [bar.up_button, bar.down_button, *bar.star_buttons, bar.note_button]
+    names = [button.accessibleName() for button in buttons]
+    assert names == [
+        "Good reply",
+        "Bad reply",
+        "1 of 5 stars",
+        "2 of 5 stars",
+        "3 of 5 stars",
+        "4 of 5 stars",
+        "5 of 5 stars",
+        "Note on this reply",
+    ]
+    assert bar.accessibleName() == "Rate this reply"
+    assert all(button.focusPolicy() & Qt.FocusPolicy.TabFocus for button in buttons)
+
+
+def test_ratings_are_there_after_a_restart_and_go_with_a_regenerated_reply(qtbot, tiny):
+    view = _open_view(qtbot)
+    try:
+        with qtbot.waitSignal(view.reply_finished, timeout=60_000):
+            _type_and_send(qtbot, view, "Hello")
+        reply = _saved(view)[-1]
+        assert view.rating_bar_target() == reply.id  # a new reply can be rated at once
+        _click(qtbot, view.rating_bar.up_button)
+        _click(qtbot, view.rating_bar.star_buttons[4])
+    finally:
+        view.shutdown()
+        view.close()
+
+    again = _open_view(qtbot)
+    try:
+        again.conversation_list.setCurrentRow(0)
+        assert again.rating_bar_target() == reply.id
+        assert again.rating_bar.up_button.isChecked() and again.rating_bar.star_buttons[4].text() == "★"
+        assert f"{thumbs()[0]} · ★★★★★" in again.transcript.toPlainText()
+        with qtbot.waitSignal(again.reply_finished, timeout=60_000):
+            again.regenerate()
+        regenerated = _saved(again)[-1]
+        assert again.history.rating(reply.id) is None  # the rating judged the reply that is gone
+        assert again.rating_bar_target() == regenerated.id and not again.rating_bar.up_button.isChecked()
+        assert again.history.ratings_summary() == []
+    finally:
+        again.shutdown()

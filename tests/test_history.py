@@ -5,6 +5,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 
 import pytest
 
@@ -16,6 +17,7 @@ from llamadesk.core.history import (
     DEFAULT_TITLE,
     ChatHistory,
     HistoryError,
+    InvalidRatingError,
     export_json,
     export_markdown,
     title_from,
@@ -171,24 +173,25 @@ def test_killing_the_process_mid_reply_keeps_committed_messages(home):
 
 
 def test_migration_to_a_newer_schema_keeps_data_and_a_backup(monkeypatch):
+    shipped = len(history_module.MIGRATIONS)
     with ChatHistory() as store:
         conversation_id = _chat(store)
-    ratings = """
-        CREATE TABLE ratings (
+    bookmarks = """
+        CREATE TABLE bookmarks (
             message_id INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
-            score INTEGER NOT NULL
+            label TEXT NOT NULL
         );
-        CREATE TRIGGER no_zero BEFORE INSERT ON ratings WHEN NEW.score = 0
-        BEGIN SELECT RAISE(ABORT, 'zero'); END;
+        CREATE TRIGGER no_empty BEFORE INSERT ON bookmarks WHEN NEW.label = ''
+        BEGIN SELECT RAISE(ABORT, 'empty'); END;
     """
-    monkeypatch.setattr(history_module, "MIGRATIONS", [*history_module.MIGRATIONS, ratings])
+    monkeypatch.setattr(history_module, "MIGRATIONS", [*history_module.MIGRATIONS, bookmarks])
     with ChatHistory() as store:
-        assert store.schema_version == 2
+        assert store.schema_version == shipped + 1
         assert [m.content for m in store.messages(conversation_id)][-1] == "Paris."
-        store._db.execute("INSERT INTO ratings VALUES (1, 1)")
-    backup = paths.chats_db().with_name("chats.sqlite3.v1.bak")
+        store._db.execute("INSERT INTO bookmarks VALUES (1, 'capital')")
+    backup = paths.chats_db().with_name(f"chats.sqlite3.v{shipped}.bak")
     with sqlite3.connect(backup) as old:
-        assert old.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert old.execute("PRAGMA user_version").fetchone()[0] == shipped
         assert old.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 2
 
 
@@ -198,13 +201,146 @@ def test_a_failing_migration_changes_nothing(monkeypatch):
     shipped = history_module.MIGRATIONS
     broken = "CREATE TABLE half_done (x INTEGER); INSERT INTO no_such_table VALUES (1)"
     monkeypatch.setattr(history_module, "MIGRATIONS", [*shipped, broken])
-    with pytest.raises(HistoryError, match="schema 2 failed .*no_such_table.*unchanged"):
+    with pytest.raises(HistoryError, match=f"schema {len(shipped) + 1} failed .*no_such_table.*unchanged"):
         ChatHistory()
     monkeypatch.setattr(history_module, "MIGRATIONS", shipped)
     with ChatHistory() as store:
-        assert store.schema_version == 1
+        assert store.schema_version == len(shipped)
         assert store._db.execute("SELECT name FROM sqlite_master WHERE name = 'half_done'").fetchone() is None
         assert len(store.conversations()) == 1
+
+
+def test_schema_1_gains_ratings_and_keeps_every_conversation(monkeypatch):
+    """A chat history written before ratings existed, opened by this version."""
+    shipped = history_module.MIGRATIONS
+    monkeypatch.setattr(history_module, "MIGRATIONS", shipped[:1])
+    with ChatHistory() as old:
+        first, second = _chat(old), _chat(old, "北京是哪个国家的首都？", "中国。")
+        before = [old.get(first), old.get(second)]
+        assert old.schema_version == 1
+    monkeypatch.setattr(history_module, "MIGRATIONS", shipped)
+    with ChatHistory() as store:
+        assert store.schema_version == len(shipped) >= 2
+        assert [store.get(first), store.get(second)] == before
+        assert store.conversations() == [replace(c, messages=[]) for c in reversed(before)]
+        reply = before[1].messages[-1]
+        assert store.rate(reply.id, thumb=1, stars=5).stars == 5
+        assert store.get(second) == before[1]  # rating a reply changes nothing else
+    with sqlite3.connect(paths.chats_db().with_name("chats.sqlite3.v1.bak")) as backup:
+        assert backup.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert backup.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 4
+        assert backup.execute("SELECT name FROM sqlite_master WHERE name = 'ratings'").fetchone() is None
+
+
+# -- ratings --------------------------------------------------------------------------------------
+
+
+def _reply_id(store: ChatHistory, conversation_id: int) -> int:
+    return store.messages(conversation_id)[-1].id
+
+
+def test_rate_a_reply_change_parts_and_take_it_back(store):
+    reply = _reply_id(store, _chat(store))
+    assert store.rating(reply) is None
+    rating = store.rate(reply, thumb=1)
+    assert (rating.message_id, rating.thumb, rating.stars, rating.note) == (reply, 1, None, None)
+    assert rating.updated
+    rating = store.rate(reply, stars=4, note="  Right, and brief.  ")
+    assert (rating.thumb, rating.stars, rating.note) == (1, 4, "Right, and brief.")  # the thumb stays
+    assert store.rate(reply, thumb=-1).to_json() | {"updated": ""} == {
+        "message_id": reply,
+        "thumb": -1,
+        "stars": 4,
+        "note": "Right, and brief.",
+        "updated": "",
+    }
+    assert store.rate(reply, thumb=0, note="").thumb is None  # taken back, stars kept
+    assert store.rate(reply, stars=0) is None  # nothing left: no rating at all
+    assert store.rating(reply) is None
+    store.close()
+    with ChatHistory() as reopened:  # committed at once
+        reopened.rate(reply, stars=2)
+    with ChatHistory() as reopened:
+        assert reopened.rating(reply).stars == 2
+
+
+def test_only_replies_can_be_rated_and_values_are_checked(store):
+    conversation_id = _chat(store)
+    question, reply = store.messages(conversation_id)
+    with pytest.raises(InvalidRatingError, match="not a reply"):
+        store.rate(question.id, thumb=1)
+    with pytest.raises(NotFoundError):
+        store.rate(9999, thumb=1)
+    for bad in ({"thumb": 2}, {"thumb": -2}, {"stars": 6}, {"stars": -1}):
+        with pytest.raises(InvalidRatingError):
+            store.rate(reply.id, **bad)
+    assert store.rating(reply.id) is None
+    with pytest.raises(sqlite3.IntegrityError):  # the schema holds the line too
+        store._db.execute("INSERT INTO ratings VALUES (?, 1, 9, NULL, 'now')", (reply.id,))
+
+
+def test_ratings_go_with_their_reply(store):
+    conversation_id = _chat(store)
+    first = _reply_id(store, conversation_id)
+    follow_up = store.add_message(conversation_id, "user", "And Italy?")
+    second = store.add_message(conversation_id, "assistant", "Rome.", model_id="tiny").id
+    store.rate(first, thumb=1)
+    store.rate(second, thumb=-1)
+    assert set(store.ratings(conversation_id)) == {first, second}
+    store.delete_from(follow_up.id)  # editing the question: the replies after it go, and their ratings
+    assert set(store.ratings(conversation_id)) == {first}
+    store.delete(conversation_id)
+    assert store._db.execute("SELECT COUNT(*) FROM ratings").fetchone()[0] == 0
+
+
+def test_ratings_summary_per_model_and_adapter(store):
+    def reply(model_id: str, adapter_id: str | None) -> int:
+        conversation = store.create()
+        store.add_message(conversation.id, "user", "Hi")
+        return store.add_message(
+            conversation.id, "assistant", "Hello", model_id=model_id, adapter_id=adapter_id
+        ).id
+
+    store.rate(reply("tiny", None), thumb=1, stars=4)
+    store.rate(reply("tiny", None), thumb=-1, stars=1)
+    store.rate(reply("tiny", None), note="odd wording")
+    store.rate(reply("tiny", "french"), thumb=1, stars=5)
+    store.rate(reply("other", None), thumb=-1)
+    reply("tiny", "unrated")
+    assert store.ratings_summary() == [
+        {
+            "model_id": "other",
+            "adapter_id": None,
+            "rated": 1,
+            "up": 0,
+            "down": 1,
+            "starred": 0,
+            "mean_stars": None,
+        },
+        {
+            "model_id": "tiny",
+            "adapter_id": None,
+            "rated": 3,
+            "up": 1,
+            "down": 1,
+            "starred": 2,
+            "mean_stars": 2.5,
+        },
+        {
+            "model_id": "tiny",
+            "adapter_id": "french",
+            "rated": 1,
+            "up": 1,
+            "down": 0,
+            "starred": 1,
+            "mean_stars": 5.0,
+        },
+    ]
+    assert [(r["model_id"], r["adapter_id"]) for r in store.ratings_summary("tiny")] == [
+        ("tiny", None),
+        ("tiny", "french"),
+    ]
+    assert store.ratings_summary("nobody") == []
 
 
 def test_a_database_from_a_newer_version_is_refused_not_damaged():

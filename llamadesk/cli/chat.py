@@ -1,4 +1,4 @@
-"""`llamadesk chat MODEL [PROMPT]` and `llamadesk chats list|search|show|export|delete`.
+"""`llamadesk chat MODEL [PROMPT]` and `llamadesk chats list|search|export|delete|rate|ratings`.
 
 With a prompt, the reply streams to stdout and the figures (tokens/s, time to first token) go to
 stderr, so `llamadesk chat m "…" > reply.txt` captures only the reply. Without one, a REPL:
@@ -69,6 +69,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     v = verbs.add_parser("delete", help="delete a conversation")
     v.add_argument("id", type=int)
     v.set_defaults(handler=_delete)
+    v = verbs.add_parser(
+        "rate",
+        help="rate a reply: thumb, stars, note (what is not given stays as it was)",
+        description="MESSAGE_ID is a reply's id, as `chats export ID --format json` lists it.",
+    )
+    v.add_argument("message_id", type=int)
+    thumb = v.add_mutually_exclusive_group()
+    thumb.add_argument("--up", dest="thumb", action="store_const", const=1, help="thumbs up")
+    thumb.add_argument("--down", dest="thumb", action="store_const", const=-1, help="thumbs down")
+    thumb.add_argument("--no-thumb", dest="thumb", action="store_const", const=0, help="take the thumb back")
+    v.add_argument("--stars", type=int, choices=range(6), metavar="N", help="1 to 5; 0 takes them back")
+    v.add_argument("--note", help="a remark on the reply; an empty one takes it back")
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(handler=_rate)
+    v = verbs.add_parser("ratings", help="human ratings per model and adapter")
+    v.add_argument("--model", help="only this model's replies")
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(handler=_ratings)
 
 
 def _settings(args: argparse.Namespace) -> GenerationSettings:
@@ -245,4 +263,44 @@ def _delete(args: argparse.Namespace) -> int:
     with ChatHistory() as history:
         history.delete(args.id)
     print(f"Deleted conversation {args.id}.")
+    return 0
+
+
+def _rate(args: argparse.Namespace) -> int:
+    from llamadesk.core.history import ChatHistory
+
+    with ChatHistory() as history:
+        rating = history.rate(args.message_id, thumb=args.thumb, stars=args.stars, note=args.note)
+    if args.json:
+        print_json(rating.to_json() if rating else None)
+    elif rating is None:
+        print(f"Message {args.message_id} has no rating now.")
+    else:
+        print(f"Message {args.message_id}: {_describe(rating.thumb, rating.stars, rating.note)}")
+    return 0
+
+
+def _describe(thumb: int | None, stars: int | None, note: str | None) -> str:
+    parts = [{1: "thumbs up", -1: "thumbs down"}.get(thumb or 0, "")]
+    parts.append(f"{stars}/5 stars" if stars else "")
+    parts.append(f"note: {note}" if note else "")
+    return " · ".join(p for p in parts if p)
+
+
+def _ratings(args: argparse.Namespace) -> int:
+    from llamadesk.core.history import ChatHistory
+
+    with ChatHistory() as history:
+        rows = history.ratings_summary(args.model)
+    if args.json:
+        print_json(rows)
+    elif not rows:
+        print("No rated replies yet.")
+    else:
+        names = [row["model_id"] + (f"+{row['adapter_id']}" if row["adapter_id"] else "") for row in rows]
+        width = max(len("VARIANT"), *(len(n) for n in names))
+        print(f"{'VARIANT':<{width}}  RATED     UP   DOWN  STARS")
+        for name, row in zip(names, rows, strict=True):
+            stars = f"{row['mean_stars']:.2f} ({row['starred']})" if row["starred"] else "–"
+            print(f"{name:<{width}}  {row['rated']:>5}  {row['up']:>5}  {row['down']:>5}  {stars}")
     return 0

@@ -22,7 +22,7 @@ from llamadesk.core.generation import GenerationSettings
 DEFAULT_TITLE = "New chat"
 
 # Schema version N is reached by running MIGRATIONS[N-1] on version N-1. Append; never edit one
-# that has shipped. Later features (ratings, A/B votes) add their tables as new entries here.
+# that has shipped.
 # AUTOINCREMENT: an id is never reused after a delete, so whatever refers to a message or a
 # conversation (a rating, an export, a link in the transcript) can never point at another.
 MIGRATIONS: list[str] = [
@@ -54,11 +54,27 @@ MIGRATIONS: list[str] = [
     CREATE INDEX messages_by_conversation ON messages(conversation_id, id);
     CREATE INDEX conversations_by_updated ON conversations(updated);
     """,
+    # 2: a person's judgement of a reply, one per message, gone with the message it judges
+    # (a regenerated reply is another reply). The CHECKs keep values a later reader can trust.
+    """
+    CREATE TABLE ratings (
+        message_id INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+        thumb INTEGER CHECK (thumb IN (-1, 0, 1)),
+        stars INTEGER CHECK (stars BETWEEN 1 AND 5),
+        note TEXT,
+        updated TEXT NOT NULL
+    );
+    """,
 ]
 
 
 class HistoryError(LlamaDeskError):
     """The chat database cannot be used as it is."""
+
+
+class InvalidRatingError(LlamaDeskError):
+    """A rating outside what can be given: a thumb other than up, down or none, stars outside 1–5,
+    or a rating of something that is not a reply."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +94,7 @@ class Message:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "id": self.id,  # what `chats rate` and links to a message name it by
             "role": self.role,
             "content": self.content,
             "created": self.created,
@@ -102,6 +119,26 @@ class Conversation:
     created: str
     updated: str
     messages: list[Message] = field(default_factory=list)  # filled by `get`, empty in listings
+
+
+@dataclass(frozen=True)
+class Rating:
+    """What a person thought of one reply. Each part is optional: a thumb, stars, a note."""
+
+    message_id: int
+    thumb: int | None  # 1 up, -1 down; None or 0: no thumb given
+    stars: int | None  # 1–5
+    note: str | None
+    updated: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "message_id": self.message_id,
+            "thumb": self.thumb,
+            "stars": self.stars,
+            "note": self.note,
+            "updated": self.updated,
+        }
 
 
 def _now() -> str:
@@ -340,6 +377,85 @@ class ChatHistory:
             self._db.execute(
                 "UPDATE conversations SET updated = ? WHERE id = ?", (_now(), message.conversation_id)
             )
+
+    # -- ratings --------------------------------------------------------------------------------
+
+    def rate(
+        self,
+        message_id: int,
+        thumb: int | None = None,
+        stars: int | None = None,
+        note: str | None = None,
+    ) -> Rating | None:
+        """Record a judgement of a reply, committed at once; the parts left None stay as they were.
+
+        thumb 0, stars 0 and an empty note take that part back; a rating with nothing left in it is
+        removed. Returns the rating now stored (None once removed)."""
+        if thumb is not None and thumb not in (-1, 0, 1):
+            raise InvalidRatingError(f"A thumb is 1 (up), -1 (down) or 0 (none), not {thumb}.")
+        if stars is not None and not 0 <= stars <= 5:
+            raise InvalidRatingError(f"Stars go from 1 to 5 (0 takes them back), not {stars}.")
+        message = self.get_message(message_id)
+        if message.role != "assistant":
+            raise InvalidRatingError(f"Message {message_id} is not a reply; only replies can be rated.")
+        current = self.rating(message_id) or Rating(message_id, None, None, None, "")
+        thumb = current.thumb if thumb is None else (thumb or None)
+        stars = current.stars if stars is None else (stars or None)
+        note = current.note if note is None else (note.strip() or None)
+        with self._transaction():
+            if thumb is None and stars is None and note is None:
+                self._db.execute("DELETE FROM ratings WHERE message_id = ?", (message_id,))
+            else:
+                self._db.execute(
+                    "INSERT INTO ratings (message_id, thumb, stars, note, updated) VALUES (?, ?, ?, ?, ?)"
+                    " ON CONFLICT (message_id) DO UPDATE SET thumb = excluded.thumb,"
+                    " stars = excluded.stars, note = excluded.note, updated = excluded.updated",
+                    (message_id, thumb, stars, note, _now()),
+                )
+        return self.rating(message_id)
+
+    def rating(self, message_id: int) -> Rating | None:
+        row = self._db.execute("SELECT * FROM ratings WHERE message_id = ?", (message_id,)).fetchone()
+        return _rating(row) if row is not None else None
+
+    def ratings(self, conversation_id: int) -> dict[int, Rating]:
+        """The ratings of a conversation's replies, by message id."""
+        rows = self._db.execute(
+            "SELECT r.* FROM ratings r JOIN messages m ON m.id = r.message_id WHERE m.conversation_id = ?",
+            (conversation_id,),
+        ).fetchall()
+        return {row["message_id"]: _rating(row) for row in rows}
+
+    def ratings_summary(self, model_id: str | None = None) -> list[dict[str, Any]]:
+        """Human scores per variant (model, adapter): how many replies were rated, thumbs up and
+        down, and the mean of the stars given (None where no stars were). Every rated reply counts
+        once, whichever parts it has."""
+        rows = self._db.execute(
+            "SELECT m.model_id, m.adapter_id, COUNT(*) AS rated,"
+            " SUM(r.thumb = 1) AS up, SUM(r.thumb = -1) AS down,"
+            " COUNT(r.stars) AS starred, AVG(r.stars) AS mean_stars"
+            " FROM ratings r JOIN messages m ON m.id = r.message_id"
+            " WHERE ?1 IS NULL OR m.model_id = ?1"
+            " GROUP BY m.model_id, m.adapter_id"
+            " ORDER BY m.model_id, m.adapter_id IS NOT NULL, m.adapter_id",
+            (model_id,),
+        ).fetchall()
+        return [
+            {
+                "model_id": row["model_id"],
+                "adapter_id": row["adapter_id"],
+                "rated": row["rated"],
+                "up": row["up"] or 0,
+                "down": row["down"] or 0,
+                "starred": row["starred"],
+                "mean_stars": row["mean_stars"],
+            }
+            for row in rows
+        ]
+
+
+def _rating(row: sqlite3.Row) -> Rating:
+    return Rating(row["message_id"], row["thumb"], row["stars"], row["note"], row["updated"])
 
 
 def _conversation(row: sqlite3.Row, messages: list[Message] | None = None) -> Conversation:

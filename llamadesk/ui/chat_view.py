@@ -6,6 +6,8 @@ the results back. Tokens are buffered as they arrive and painted every 40 ms, so
 cannot flood the event loop; typing, scrolling and switching conversations stay smooth while a
 reply streams into its own conversation, shown or not. Each message is committed to the history
 the moment it is complete: the question when sent, the reply when it ends (or is stopped).
+Replies are rated in place (thumbs, stars, a note) through a `RatingBar` under the reply the
+pointer is over, and each rating is committed at once.
 
 Signals: status_changed(text) — the status-bar line (model, device, dtype, memory, speed);
 reply_finished(conversation id) — a reply was saved; reply_failed(message) — no reply came."""
@@ -13,7 +15,7 @@ reply_finished(conversation id) — a reply was saved; reply_failed(message) —
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QDesktopServices,
     QFont,
@@ -32,6 +34,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QListWidget,
@@ -51,10 +54,11 @@ from PySide6.QtWidgets import (
 from llamadesk.core import library
 from llamadesk.core.errors import LlamaDeskError
 from llamadesk.core.generation import GenerationSettings
-from llamadesk.core.history import ChatHistory, HistoryError, Message, write_export
+from llamadesk.core.history import ChatHistory, HistoryError, Message, Rating, write_export
 from llamadesk.ui.chat_worker import ChatController
 from llamadesk.ui.dialogs import show_error
 from llamadesk.ui.markdown import MarkdownStream, insert_markdown
+from llamadesk.ui.rating_bar import RatingBar, rating_summary
 
 FLUSH_MS = 40
 
@@ -82,6 +86,17 @@ class _Reply:
     discarded: bool = False  # its conversation was deleted while it streamed
 
 
+@dataclass(frozen=True)
+class _ReplySpan:
+    """Where a saved reply lies in the transcript's document: from its header to the end of the
+    line under it that the rating bar covers."""
+
+    message_id: int
+    start: int
+    rating_line: int  # position of the line the bar lies on
+    end: int
+
+
 class ChatView(QWidget):
     status_changed = Signal(str)
     reply_finished = Signal(int)
@@ -98,6 +113,9 @@ class ChatView(QWidget):
         self._engine_info: dict | None = None
         self._adapter: str | None = None
         self._speed: float | None = None
+        self._ratings: dict[int, Rating] = {}  # of the conversation on screen, by message id
+        self._reply_spans: list[_ReplySpan] = []
+        self._rating_target: int | None = None  # the reply the rating bar is under (None: the last)
         self._closed = False
         self._shown = False
         self.status_text = ""
@@ -212,6 +230,14 @@ class ChatView(QWidget):
         self.transcript.setAccessibleName(self.tr("Transcript"))
         self.transcript.setOpenLinks(False)
         self.transcript.anchorClicked.connect(self._on_anchor_clicked)
+        self.rating_bar = RatingBar(self.transcript.viewport())
+        self.rating_bar.rated.connect(self._on_rated)
+        self.rating_bar.note_requested.connect(self._ask_note)
+        self.rating_bar.hide()
+        self.transcript.viewport().setMouseTracking(True)
+        self.transcript.viewport().installEventFilter(self)
+        self.transcript.verticalScrollBar().valueChanged.connect(self._place_rating_bar)
+        self.transcript.horizontalScrollBar().valueChanged.connect(self._place_rating_bar)
 
         self.notice = QLabel()
         self.notice.setObjectName("chatNotice")
@@ -813,11 +839,15 @@ class ChatView(QWidget):
         document = self.transcript.document()
         document.clear()
         cursor = QTextCursor(document)
+        self._ratings = self.history.ratings(self._conversation_id) if self._conversation_id else {}
+        self._reply_spans = []
         last_reply = next((m.id for m in reversed(self._messages) if m.role == "assistant"), None)
         for index, message in enumerate(self._messages):
+            start = cursor.position()
             self._insert_header(cursor, message, first=index == 0, last_reply=message.id == last_reply)
             if message.role == "assistant":
                 insert_markdown(cursor, message.content, self._code_background())
+                self._insert_rating_line(cursor, message.id, start)
             else:
                 cursor.insertText(message.content, QTextCharFormat())
         reply = self._reply
@@ -831,6 +861,21 @@ class ChatView(QWidget):
             hint.setForeground(self.palette().color(QPalette.ColorRole.PlaceholderText))
             cursor.insertText(self.tr("Ask anything. Everything stays on this computer."), hint)
         bar.setValue(bar.maximum() if scroll_to_end else position)
+        self._place_rating_bar()
+
+    def _insert_rating_line(self, cursor: QTextCursor, message_id: int, start: int) -> None:
+        """The line under a reply: its rating in brief, and room for the rating bar to lie on."""
+        line = QTextBlockFormat()
+        line.setTopMargin(2)
+        line.setLineHeight(
+            self.rating_bar.sizeHint().height(), QTextBlockFormat.LineHeightTypes.FixedHeight.value
+        )
+        cursor.insertBlock(line, QTextCharFormat())
+        rating_line = cursor.position()
+        muted = QTextCharFormat()
+        muted.setForeground(self.palette().color(QPalette.ColorRole.PlaceholderText))
+        cursor.insertText(rating_summary(self._ratings.get(message_id), self.tr("note")), muted)
+        self._reply_spans.append(_ReplySpan(message_id, start, rating_line, cursor.position()))
 
     def _insert_header(
         self, cursor: QTextCursor, message: Message | None, first: bool, last_reply: bool
@@ -858,6 +903,8 @@ class ChatView(QWidget):
             actions = [("copy", self.tr("Copy"))]
             if message.role == "user":
                 actions.append(("edit", self.tr("Edit")))
+            else:
+                actions.append(("rate", self.tr("Rate")))
             if last_reply:
                 actions.append(("regenerate", self.tr("Regenerate")))
             for action, label in actions:
@@ -884,8 +931,92 @@ class ChatView(QWidget):
             self.edit_message(int(target))
         elif action == "regenerate":
             self.regenerate()
+        elif action == "rate":
+            self.show_rating_bar(int(target), focus=True)
         elif url.scheme() in ("http", "https"):
             QDesktopServices.openUrl(url)
+
+    # -- ratings --------------------------------------------------------------------------------
+
+    def rate_reply(
+        self, message_id: int, thumb: int | None = None, stars: int | None = None, note: str | None = None
+    ) -> None:
+        """Store a judgement of a reply at once (parts left None stay as they were) and show it."""
+        try:
+            self.history.rate(message_id, thumb=thumb, stars=stars, note=note)
+        except LlamaDeskError as exc:
+            self._notify(str(exc))
+            return
+        self._rating_target = message_id
+        self._render(scroll_to_end=False)
+
+    def _on_rated(self, message_id: int, thumb: int | None, stars: int | None) -> None:
+        self.rate_reply(message_id, thumb=thumb, stars=stars)
+
+    def _ask_note(self, message_id: int) -> None:
+        current = self._ratings.get(message_id)
+        text, accepted = QInputDialog.getMultiLineText(
+            self,
+            self.tr("Note on this reply"),
+            self.tr("What is good or wrong about this reply? (Leave it empty to remove the note.)"),
+            (current.note if current else None) or "",
+        )
+        if accepted:
+            self.rate_reply(message_id, note=text)
+
+    def show_rating_bar(self, message_id: int, focus: bool = False) -> None:
+        """Put the rating bar under reply `message_id`, scrolled into view (from its Rate link)."""
+        if all(span.message_id != message_id for span in self._reply_spans):
+            return
+        self._rating_target = message_id
+        self._place_rating_bar(reveal=True)
+        if focus:
+            self.rating_bar.up_button.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def _place_rating_bar(self, *_args: object, reveal: bool = False) -> None:
+        """Lay the bar on the line under its reply; hidden while no saved reply is on screen."""
+        spans = {span.message_id: span for span in self._reply_spans}
+        target = self._rating_target if self._rating_target in spans else None
+        span = spans.get(target) or (self._reply_spans[-1] if self._reply_spans else None)
+        if span is None:
+            self.rating_bar.hide()
+            return
+        document = self.transcript.document()
+        block = document.findBlock(span.rating_line)
+        rect = document.documentLayout().blockBoundingRect(block)
+        top = rect.top() + block.blockFormat().topMargin()
+        vertical = self.transcript.verticalScrollBar()
+        if reveal:
+            height = self.transcript.viewport().height()
+            if top < vertical.value() or top + self.rating_bar.height() > vertical.value() + height:
+                vertical.setValue(int(top - height / 2))
+        self.rating_bar.show_rating(span.message_id, self._ratings.get(span.message_id))
+        x = rect.left() + block.blockFormat().leftMargin() - self.transcript.horizontalScrollBar().value()
+        self.rating_bar.move(int(x), int(top - vertical.value()))
+        self.rating_bar.show()
+        self.rating_bar.raise_()
+
+    def rating_bar_target(self) -> int | None:
+        """The reply the rating bar is under, or None when it is hidden."""
+        return self.rating_bar.message_id if self.rating_bar.isVisible() else None
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        if watched is self.transcript.viewport():
+            if event.type() == QEvent.Type.MouseMove:
+                self._on_pointer_moved(event.position().toPoint())
+            elif event.type() == QEvent.Type.Resize:
+                # The transcript lays its text out again after this event: place the bar then.
+                QTimer.singleShot(0, self._place_rating_bar)
+        return super().eventFilter(watched, event)
+
+    def _on_pointer_moved(self, point) -> None:
+        position = self.transcript.cursorForPosition(point).position()
+        for span in self._reply_spans:
+            if span.start <= position <= span.end:
+                if span.message_id != self.rating_bar_target():
+                    self._rating_target = span.message_id
+                    self._place_rating_bar()
+                return
 
     # -- lifetime -------------------------------------------------------------------------------
 
