@@ -12,6 +12,7 @@ from llamadesk.ui.adapters_view import AdaptersView
 from llamadesk.ui.chat_view import ChatView
 from llamadesk.ui.evaluate_view import EvaluateView
 from llamadesk.ui.models_view import ModelsView
+from llamadesk.ui.train_view import TrainView
 
 
 class MainWindow(QMainWindow):
@@ -22,12 +23,15 @@ class MainWindow(QMainWindow):
         self.chat_view = ChatView()
         self.models_view = ModelsView()
         self.adapters_view = AdaptersView()
+        # The dataset editor drafts questions with the model the chat panel already holds.
+        self.train_view = TrainView(engine_source=lambda: self.chat_view.controller.worker.engine)
         self.evaluate_view = EvaluateView()
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.chat_view, self.tr("Chat"))
         self.tabs.addTab(self.models_view, self.tr("Models"))
         self.tabs.addTab(self.adapters_view, self.tr("Adapters"))
+        self.tabs.addTab(self.train_view, self.tr("Train"))
         self.tabs.addTab(self.evaluate_view, self.tr("Evaluate"))
         self.setCentralWidget(self.tabs)
 
@@ -36,10 +40,12 @@ class MainWindow(QMainWindow):
         )
         self.statusBar().addPermanentWidget(self.status_label)
         self.chat_view.status_changed.connect(self.status_label.setText)
-        for view in (self.models_view, self.adapters_view, self.evaluate_view):
+        for view in (self.models_view, self.adapters_view, self.train_view, self.evaluate_view):
             view.status_message.connect(self._on_status_message)
         self.models_view.library_changed.connect(self._on_library_changed)
         self.adapters_view.library_changed.connect(self._on_library_changed)
+        self.train_view.library_changed.connect(self._on_library_changed)
+        self.train_view.adapters_changed.connect(self._on_adapters_changed)
         self.adapters_view.adapters_changed.connect(self._on_adapters_changed)
         self.evaluate_view.scores_changed.connect(self.adapters_view.refresh)
 
@@ -48,12 +54,13 @@ class MainWindow(QMainWindow):
 
     def _on_library_changed(self) -> None:
         self.models_view.refresh()
-        self.adapters_view.refresh()
         self._on_adapters_changed()
 
     def _on_adapters_changed(self) -> None:
-        """Panels that offer adapters to pick re-read them (the Adapters panel refreshed itself)."""
+        """Panels that offer adapters or models to pick re-read them."""
+        self.adapters_view.refresh()
         self.chat_view.refresh_models()
+        self.train_view.refresh()
         self.evaluate_view.refresh()
 
     def import_starter_if_needed(self) -> bool:
@@ -73,5 +80,6 @@ class MainWindow(QMainWindow):
         self.chat_view.shutdown()
         self.models_view.shutdown()
         self.adapters_view.shutdown()
+        self.train_view.shutdown()  # stops following jobs; a running job carries on
         self.evaluate_view.shutdown()
         super().closeEvent(event)
