@@ -160,7 +160,10 @@ def _process_alive(state: dict) -> bool:
     import psutil
 
     try:
-        started = psutil.Process(pid).create_time()
+        process = psutil.Process(pid)
+        started = process.create_time()
+        if process.status() == psutil.STATUS_ZOMBIE:  # exited, not yet reaped: not working
+            return False
     except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
         return False
     return abs(started - state.get("process_started", started)) < 1.0
