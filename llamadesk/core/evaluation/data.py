@@ -4,6 +4,8 @@ Files are decoded by the corpus reader, so a benchmark saved in GBK, UTF-16 or w
 exactly as a training corpus would, and a file that is not text is refused with its name."""
 
 import hashlib
+import json
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
@@ -27,6 +29,23 @@ def decode_file(path: Path) -> tuple[str, str]:
     if not text.strip():
         raise CorpusError(f"{path} is empty.")
     return text, stream.encoding
+
+
+def jsonl_records(path: Path) -> Iterator[tuple[str, dict]]:
+    """Each non-blank line of a JSONL file as (where, object), `where` naming file and line so
+    that any later complaint about a record points the user at it."""
+    text, _ = decode_file(path)
+    for line, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        where = f"{path} line {line}"
+        try:
+            record = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise CorpusError(f"{where}: not valid JSON ({exc.msg}).") from exc
+        if not isinstance(record, dict):
+            raise CorpusError(f"{where}: expected a JSON object per line.")
+        yield where, record
 
 
 def dataset_files(path: Path) -> list[Path]:

@@ -5,7 +5,6 @@ Comparisons run on normalised text (NFKC, lower case, no punctuation, no whitesp
 matches "paris". ROUGE-L counts Chinese, Japanese and Korean text per character, which is how
 it is reported for Chinese (there are no spaces to split words at), and other text per word."""
 
-import json
 import re
 import threading
 import unicodedata
@@ -15,7 +14,7 @@ from pathlib import Path
 
 from llamadesk.core.chat_templates import END_OF_TURN_TOKENS
 from llamadesk.core.errors import CorpusError, LlamaDeskError
-from llamadesk.core.evaluation.data import decode_file
+from llamadesk.core.evaluation.data import jsonl_records
 from llamadesk.core.evaluation.prompting import encode_prompt
 from llamadesk.core.progress import Progress
 
@@ -62,18 +61,8 @@ def read_qa_file(path: Path) -> list[QAItem]:
     answer/output/response fields."""
     if path.suffix.lower() != ".jsonl":
         raise CorpusError(f"{path} is not a .jsonl file of question/answer pairs.")
-    text, _ = decode_file(path)
     items = []
-    for line, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        where = f"{path} line {line}"
-        try:
-            record = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise CorpusError(f"{where}: not valid JSON ({exc.msg}).") from exc
-        if not isinstance(record, dict):
-            raise CorpusError(f"{where}: expected a JSON object per line.")
+    for where, record in jsonl_records(path):
         question = next((str(record[k]) for k in QUESTION_KEYS if record.get(k)), "")
         answer = next((str(record[k]) for k in ANSWER_KEYS if record.get(k)), "")
         if not question.strip():

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from llamadesk.core.errors import CorpusError, LlamaDeskError
-from llamadesk.core.evaluation.data import decode_file
+from llamadesk.core.evaluation.data import decode_file, jsonl_records
 from llamadesk.core.evaluation.prompting import encode_prompt, model_context
 from llamadesk.core.progress import Progress
 
@@ -163,18 +163,8 @@ def _json_options(record: dict, where: str) -> list[str]:
 
 
 def _read_jsonl(path: Path) -> list[MCItem]:
-    text, _ = decode_file(path)
     items = []
-    for line, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        where = f"{path} line {line}"
-        try:
-            record = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise CorpusError(f"{where}: not valid JSON ({exc.msg}).") from exc
-        if not isinstance(record, dict):
-            raise CorpusError(f"{where}: expected a JSON object per line.")
+    for where, record in jsonl_records(path):
         for key in ("question", "answer"):
             if key not in record:
                 raise CorpusError(f"{where}: the '{key}' field is missing.")
