@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
@@ -34,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from llamadesk.core import adapters, library
 from llamadesk.core.errors import LlamaDeskError
-from llamadesk.ui.dialogs import show_error
+from llamadesk.ui.dialogs import confirm, show_error
 from llamadesk.ui.task_bar import TaskBar
 from llamadesk.ui.tasks import Task
 
@@ -288,12 +287,11 @@ class AdaptersView(QWidget):
         adapter_id = self.selected_adapter_id()
         if adapter_id is None:
             return
-        answer = QMessageBox.question(
+        if confirm(
             self,
             self.tr("Remove adapter"),
             self.tr("Remove the adapter '{0}'? Its files are deleted.").format(adapter_id),
-        )
-        if answer == QMessageBox.StandardButton.Yes:
+        ):
             self.remove_adapter(adapter_id)
 
     def remove_adapter(self, adapter_id: str) -> None:

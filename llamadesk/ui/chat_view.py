@@ -40,7 +40,6 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMenu,
-    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QSpinBox,
@@ -56,7 +55,7 @@ from llamadesk.core.errors import LlamaDeskError
 from llamadesk.core.generation import GenerationSettings
 from llamadesk.core.history import ChatHistory, HistoryError, Message, Rating, write_export
 from llamadesk.ui.chat_worker import ChatController
-from llamadesk.ui.dialogs import show_error
+from llamadesk.ui.dialogs import confirm, show_error
 from llamadesk.ui.markdown import MarkdownStream, insert_markdown
 from llamadesk.ui.rating_bar import RatingBar, rating_summary
 
@@ -580,12 +579,11 @@ class ChatView(QWidget):
 
     def _ask_delete(self, conversation_id: int) -> None:
         title = self.history.get(conversation_id).title
-        answer = QMessageBox.question(
+        if confirm(
             self,
             self.tr("Delete chat"),
             self.tr("Delete the chat “{0}”? This cannot be undone.").format(title),
-        )
-        if answer == QMessageBox.StandardButton.Yes:
+        ):
             self.delete_conversation(conversation_id)
 
     def _ask_export(self, conversation_id: int | None, fmt: str) -> None:

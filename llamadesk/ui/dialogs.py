@@ -8,3 +8,9 @@ def show_error(parent: QWidget, text: str, title: str | None = None) -> QMessage
     box.setObjectName("errorDialog")
     box.open()
     return box
+
+
+def confirm(parent: QWidget, title: str, text: str) -> bool:
+    """Ask before something that deletes the user's files."""
+    answer = QMessageBox.question(parent, title, text)
+    return answer == QMessageBox.StandardButton.Yes

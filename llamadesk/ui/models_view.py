@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from llamadesk.core import library
 from llamadesk.core.errors import LlamaDeskError
-from llamadesk.ui.dialogs import show_error
+from llamadesk.ui.dialogs import confirm, show_error
 from llamadesk.ui.task_bar import TaskBar
 from llamadesk.ui.tasks import Task
 
@@ -246,14 +246,11 @@ class ModelsView(QWidget):
         model_id = self.selected_id()
         if model_id is None:
             return
-        from PySide6.QtWidgets import QMessageBox
-
-        answer = QMessageBox.question(
+        if confirm(
             self,
             self.tr("Remove model"),
             self.tr("Remove '{0}' from the library? Its files in the library are deleted.").format(model_id),
-        )
-        if answer == QMessageBox.StandardButton.Yes:
+        ):
             self.remove_model(model_id)
 
     def remove_model(self, model_id: str) -> None:

@@ -31,7 +31,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
-    QMessageBox,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -55,7 +54,7 @@ from llamadesk.core.training.memory import MemoryEstimate, MemoryRefusal
 from llamadesk.core.training.spec import KINDS, SpecError, TrainSpec
 from llamadesk.ui.charts import LineChart
 from llamadesk.ui.dataset_editor import DatasetEditor, EngineSource
-from llamadesk.ui.dialogs import show_error
+from llamadesk.ui.dialogs import confirm, show_error
 from llamadesk.ui.task_bar import TaskBar
 from llamadesk.ui.tasks import Task
 from llamadesk.ui.train_process import TrainProcess
@@ -805,14 +804,13 @@ class TrainView(QWidget):
         if item is None:
             return
         corpus_id = item.data(RUN_ROLE)
-        answer = QMessageBox.question(
+        if confirm(
             self,
             self.tr("Remove corpus"),
             self.tr("Remove the corpus '{0}'? Runs made from it keep their own token data.").format(
                 corpus_id
             ),
-        )
-        if answer == QMessageBox.StandardButton.Yes:
+        ):
             try:
                 store.remove_corpus(corpus_id)
             except LlamaDeskError as exc:
