@@ -597,3 +597,39 @@ def test_ratings_are_there_after_a_restart_and_go_with_a_regenerated_reply(qtbot
         assert again.history.ratings_summary() == []
     finally:
         again.shutdown()
+
+
+def test_dropdown_switches_between_two_adapters_without_reload_and_base_is_exact(
+    qtbot, view, tiny_model_dir, tmp_path
+):
+    """The issue's check: two adapters with different greedy replies; the dropdown switches
+    without reloading the base; "Base model" gives the base's reply exactly."""
+    from llamadesk.core import adapters
+    from tests.test_engine import _make_adapter
+
+    for name, seed in (("first", 1), ("second", 2)):
+        adapters.import_adapter(_make_adapter(tiny_model_dir, tmp_path / name, seed), "tiny", name)
+    view.refresh_models()
+    engine = view.controller.worker.engine
+    base_model = engine.model.get_base_model() if hasattr(engine.model, "get_base_model") else engine.model
+
+    def reply_with(index: int) -> str:
+        if view.adapter_combo.currentIndex() != index:
+            with qtbot.waitSignal(view.controller.adapter_changed, timeout=60_000):
+                view.adapter_combo.setCurrentIndex(index)
+        view.new_conversation()  # the same prompt each time, with no earlier turns
+        with qtbot.waitSignal(view.reply_finished, timeout=60_000):
+            _type_and_send(qtbot, view, "Hello")
+        replies.append(_saved(view)[-1])
+        return replies[-1].content
+
+    replies = []
+    base = reply_with(0)
+    first, second = reply_with(1), reply_with(2)
+    assert len({base, first, second}) == 3
+    assert reply_with(0) == base
+    assert reply_with(1) == first
+    # The same base weights throughout: switching never reloaded the model.
+    current = engine.model.get_base_model()
+    assert current.model.embed_tokens.weight.data_ptr() == base_model.model.embed_tokens.weight.data_ptr()
+    assert [m.adapter_id for m in replies] == [None, "first", "second", None, "first"]
