@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from llamadesk import __version__
 from llamadesk.core.logs import setup_logging
 from llamadesk.core.paths import APP_NAME
+from llamadesk.ui.translations import install_translator
 
 log = logging.getLogger("llamadesk.ui")
 
@@ -41,6 +42,9 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     app.setApplicationDisplayName(APP_NAME)
     app.setApplicationVersion(__version__)
     app.setOrganizationName(APP_NAME)
+    # Before any widget exists: texts are translated when widgets are built.
+    language = install_translator(app)
+    log.info("interface language: %s", language)
     return app
 
 

@@ -11,7 +11,7 @@ import logging
 import threading
 from contextlib import closing
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
 from llamadesk.core.engine import ChatEngine, GenerationBusyError
 from llamadesk.core.errors import LlamaDeskError
@@ -24,7 +24,9 @@ log = logging.getLogger("llamadesk.ui")
 
 def _unexpected(exc: Exception) -> str:
     log.error("chat engine failed", exc_info=exc)
-    return f"Unexpected error: {exc}. Details are in {setup_logging()}."
+    return QCoreApplication.translate("tasks", "Unexpected error: {0}. Details are in {1}.").format(
+        exc, setup_logging()
+    )
 
 
 class EngineWorker(QObject):

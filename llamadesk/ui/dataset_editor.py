@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QCoreApplication, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -387,7 +387,11 @@ def _draft_texts(source: str, documents: list[str]) -> tuple[list[str], str]:
         from llamadesk.core.corpus.reading import read_documents
 
         found = read_documents(documents)
-        label = Path(found[0].source).name if len(found) == 1 else f"{len(found)} documents"
+        label = (
+            Path(found[0].source).name
+            if len(found) == 1
+            else QCoreApplication.translate("DatasetEditor", "{0} documents").format(len(found))
+        )
         return [d.text for d in found], label
     return list(store.get_corpus(source).iter_texts("train")), source
 

@@ -2,9 +2,11 @@
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
+from llamadesk.core.paths import APP_NAME
+
 
 def show_error(parent: QWidget, text: str, title: str | None = None) -> QMessageBox:
-    box = QMessageBox(QMessageBox.Icon.Warning, title or parent.tr("LlamaDesk"), text, parent=parent)
+    box = QMessageBox(QMessageBox.Icon.Warning, title or APP_NAME, text, parent=parent)
     box.setObjectName("errorDialog")
     box.open()
     return box

@@ -195,11 +195,12 @@ class ModelsView(QWidget):
             return
         self.title.setText(f"<h2>{info['id']}</h2>")
         lineage = info.get("lineage")
+        storage = self.tr("in place") if info["in_place"] else self.tr("copied")
         rows = [
             (self.tr("Architecture"), f"{info['architecture']} ({info['model_type']})"),
             (self.tr("Context length"), self.tr("{0} tokens").format(f"{info['context_length']:,}")),
             (self.tr("Imported from"), f"{info['format']} · {info['source']}"),
-            (self.tr("Weights"), f"{info['dtype'] or '?'} · {'in place' if info['in_place'] else 'copied'}"),
+            (self.tr("Weights"), f"{info['dtype'] or '?'} · {storage}"),
             (self.tr("SHA-256"), (info["sha256"] or "")[:16] + "…"),
             (self.tr("Added"), info["created"] or ""),
         ]

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
 from llamadesk.core.errors import Cancelled, LlamaDeskError
 from llamadesk.core.logs import setup_logging
@@ -41,7 +41,8 @@ class _Worker(QObject):
             self.failed.emit(str(exc))
         except Exception as exc:  # shown to the user with the log path, never swallowed
             log.exception("background task failed")
-            self.failed.emit(f"Unexpected error: {exc}. Details are in {setup_logging()}.")
+            text = QCoreApplication.translate("tasks", "Unexpected error: {0}. Details are in {1}.")
+            self.failed.emit(text.format(exc, setup_logging()))
         else:
             self.succeeded.emit(result)
         finally:

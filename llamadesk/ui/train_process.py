@@ -18,7 +18,7 @@ import subprocess
 import sys
 from itertools import islice
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
 from llamadesk.core.errors import LlamaDeskError
 from llamadesk.core.training import runs
@@ -56,7 +56,8 @@ def launch_runner(run_id: str) -> int:
                 **detach,
             )
     except OSError as exc:
-        raise LlamaDeskError(f"The training process could not be started ({exc}).") from exc
+        text = QCoreApplication.translate("train_process", "The training process could not be started ({0}).")
+        raise LlamaDeskError(text.format(exc)) from exc
     _launched[process.pid] = process
     return process.pid
 
@@ -172,12 +173,18 @@ class TrainProcess(QObject):
         if status == "failed" or (reason and status == "created"):
             return "failed", reason or ""
         process = _launched.get(self.pid)
-        code = f" (exit code {process.returncode})" if process is not None else ""
-        return (
-            "interrupted",
-            reason
-            or f"The training process ended unexpectedly{code}; Resume continues from the last checkpoint.",
-        )
+        if process is not None:
+            text = QCoreApplication.translate(
+                "train_process",
+                "The training process ended unexpectedly (exit code {0}); "
+                "Resume continues from the last checkpoint.",
+            ).format(process.returncode)
+        else:
+            text = QCoreApplication.translate(
+                "train_process",
+                "The training process ended unexpectedly; Resume continues from the last checkpoint.",
+            )
+        return "interrupted", reason or text
 
     def _reason_from_output(self) -> str | None:
         """The runner's last error: its JSON "error" event, else the one line the CLI prints for a

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QDoubleValidator, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -125,7 +125,10 @@ def prepare_run(spec: TrainSpec, progress: Progress) -> str | MemoryRefusal:
 
     base = library.get_model(spec.base)
     if (paths.adapters_dir() / spec.out).exists():
-        raise AlreadyExistsError(f"An adapter named '{spec.out}' already exists; choose another name.")
+        text = QCoreApplication.translate(
+            "train_view", "An adapter named '{0}' already exists; choose another name."
+        )
+        raise AlreadyExistsError(text.format(spec.out))
     try:
         memory.check_fits(spec, base.config)
     except MemoryRefusal as refusal:
@@ -1199,9 +1202,12 @@ class TrainView(QWidget):
                 started += " " + self.tr("The data has no validation split, so there is no eval loss.")
             return started
         if kind == "step":
-            speed = f"  {event['tokens_per_s']:,.0f} tok/s" if event.get("tokens_per_s") else ""
-            where = f"step {event['step']}/{event['total_steps']}"
-            return f"{where}  loss {event['loss']:.4f}  lr {event['lr']:.2e}{speed}"
+            line = self.tr("step {0}/{1}  loss {2:.4f}  lr {3:.2e}").format(
+                event["step"], event["total_steps"], event["loss"], event["lr"]
+            )
+            if event.get("tokens_per_s"):
+                line += "  " + self.tr("{0} tokens/s").format(f"{event['tokens_per_s']:,.0f}")
+            return line
         if kind == "eval":
             return self.tr("step {0}  eval loss {1:.4f}").format(event["step"], event["eval_loss"])
         if kind == "checkpoint":

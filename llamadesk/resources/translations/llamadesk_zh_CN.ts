@@ -1,0 +1,2273 @@
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
+<TS version="2.1" language="zh_CN">
+<context>
+    <name>ABView</name>
+    <message>
+        <source>Base model</source>
+        <translation>基础模型</translation>
+    </message>
+    <message>
+        <source>First variant</source>
+        <translation>第一个变体</translation>
+    </message>
+    <message>
+        <source>Second variant</source>
+        <translation>第二个变体</translation>
+    </message>
+    <message>
+        <source>Greedy (the likeliest reply, the same every time)</source>
+        <translation>贪心（最可能的回复，每次都一样）</translation>
+    </message>
+    <message>
+        <source>Temperature</source>
+        <translation>温度</translation>
+    </message>
+    <message>
+        <source>Max new tokens</source>
+        <translation>最大新词元数</translation>
+    </message>
+    <message>
+        <source>Compare two variants blind</source>
+        <translation>盲测比较两个变体</translation>
+    </message>
+    <message>
+        <source>Model:</source>
+        <translation>模型：</translation>
+    </message>
+    <message>
+        <source>Variant 1:</source>
+        <translation>变体 1：</translation>
+    </message>
+    <message>
+        <source>Variant 2:</source>
+        <translation>变体 2：</translation>
+    </message>
+    <message>
+        <source>Temperature:</source>
+        <translation>温度：</translation>
+    </message>
+    <message>
+        <source>Max new tokens:</source>
+        <translation>最大新词元数：</translation>
+    </message>
+    <message>
+        <source>Prompt</source>
+        <translation>提示词</translation>
+    </message>
+    <message>
+        <source>A prompt for both variants…</source>
+        <translation>给两个变体的提示词…</translation>
+    </message>
+    <message>
+        <source>Generate both</source>
+        <translation>同时生成</translation>
+    </message>
+    <message>
+        <source>Reply A</source>
+        <translation>回复 A</translation>
+    </message>
+    <message>
+        <source>Reply B</source>
+        <translation>回复 B</translation>
+    </message>
+    <message>
+        <source>A is better</source>
+        <translation>A 更好</translation>
+    </message>
+    <message>
+        <source>Tie</source>
+        <translation>平局</translation>
+    </message>
+    <message>
+        <source>B is better</source>
+        <translation>B 更好</translation>
+    </message>
+    <message>
+        <source>Win rates</source>
+        <translation>胜率</translation>
+    </message>
+    <message>
+        <source>Variant 1</source>
+        <translation>变体 1</translation>
+    </message>
+    <message>
+        <source>Variant 2</source>
+        <translation>变体 2</translation>
+    </message>
+    <message>
+        <source>Wins 1</source>
+        <translation>变体 1 胜</translation>
+    </message>
+    <message>
+        <source>Wins 2</source>
+        <translation>变体 2 胜</translation>
+    </message>
+    <message>
+        <source>Ties</source>
+        <translation>平局</translation>
+    </message>
+    <message>
+        <source>Votes</source>
+        <translation>投票数</translation>
+    </message>
+    <message>
+        <source>Win rate 1</source>
+        <translation>变体 1 胜率</translation>
+    </message>
+    <message>
+        <source>Win rate 2</source>
+        <translation>变体 2 胜率</translation>
+    </message>
+    <message>
+        <source>Stopped; nothing was put to a vote.</source>
+        <translation>已停止；没有进行投票。</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;Prompt&lt;/b&gt;</source>
+        <translation>&lt;b&gt;提示词&lt;/b&gt;</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;A&lt;/b&gt;</source>
+        <translation>&lt;b&gt;A&lt;/b&gt;</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;B&lt;/b&gt;</source>
+        <translation>&lt;b&gt;B&lt;/b&gt;</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;Win rates&lt;/b&gt; (every blind vote so far)</source>
+        <translation>&lt;b&gt;胜率&lt;/b&gt;（迄今所有盲测投票）</translation>
+    </message>
+    <message>
+        <source>{0} (base)</source>
+        <translation>{0}（基础）</translation>
+    </message>
+    <message>
+        <source>This model has no adapter to compare it with.</source>
+        <translation>这个模型没有可用于比较的适配器。</translation>
+    </message>
+    <message>
+        <source>Choose a model that has at least one adapter.</source>
+        <translation>请选择至少有一个适配器的模型。</translation>
+    </message>
+    <message>
+        <source>Choose two different variants to compare.</source>
+        <translation>请选择两个不同的变体进行比较。</translation>
+    </message>
+    <message>
+        <source>Type a prompt for both variants.</source>
+        <translation>请为两个变体输入提示词。</translation>
+    </message>
+    <message>
+        <source>Writing reply A…</source>
+        <translation>正在生成回复 A…</translation>
+    </message>
+    <message>
+        <source>Writing reply B…</source>
+        <translation>正在生成回复 B…</translation>
+    </message>
+    <message>
+        <source>Generating both replies…</source>
+        <translation>正在生成两个回复…</translation>
+    </message>
+    <message>
+        <source>(empty reply)</source>
+        <translation>（空回复）</translation>
+    </message>
+    <message>
+        <source>Which reply is better? The variants are revealed after you vote.</source>
+        <translation>哪个回复更好？投票后会揭晓变体。</translation>
+    </message>
+    <message>
+        <source>A</source>
+        <translation>A</translation>
+    </message>
+    <message>
+        <source>B</source>
+        <translation>B</translation>
+    </message>
+    <message>
+        <source>a tie</source>
+        <translation>平局</translation>
+    </message>
+    <message>
+        <source>Your vote: {0}. A was &lt;b&gt;{1}&lt;/b&gt;, B was &lt;b&gt;{2}&lt;/b&gt;.</source>
+        <translation>你的投票：{0}。A 是 &lt;b&gt;{1}&lt;/b&gt;，B 是 &lt;b&gt;{2}&lt;/b&gt;。</translation>
+    </message>
+    <message>
+        <source>Vote stored.</source>
+        <translation>投票已保存。</translation>
+    </message>
+</context>
+<context>
+    <name>AdaptersView</name>
+    <message>
+        <source>Base model / adapter</source>
+        <translation>基础模型 / 适配器</translation>
+    </message>
+    <message>
+        <source>Kind</source>
+        <translation>类型</translation>
+    </message>
+    <message>
+        <source>Rank</source>
+        <translation>秩</translation>
+    </message>
+    <message>
+        <source>Adapters by base model</source>
+        <translation>按基础模型分组的适配器</translation>
+    </message>
+    <message>
+        <source>Import adapter…</source>
+        <translation>导入适配器…</translation>
+    </message>
+    <message>
+        <source>Merge into new model…</source>
+        <translation>合并为新模型…</translation>
+    </message>
+    <message>
+        <source>Bake the adapter into its base and add the result to the library</source>
+        <translation>把适配器合并进基础模型，并把结果加入模型库</translation>
+    </message>
+    <message>
+        <source>Remove</source>
+        <translation>移除</translation>
+    </message>
+    <message>
+        <source>Drop a PEFT adapter folder here to import it.</source>
+        <translation>把 PEFT 适配器文件夹拖到这里即可导入。</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;Adapters&lt;/b&gt;</source>
+        <translation>&lt;b&gt;适配器&lt;/b&gt;</translation>
+    </message>
+    <message>
+        <source>Adapter details</source>
+        <translation>适配器详情</translation>
+    </message>
+    <message>
+        <source>A prompt to send to every checked variant</source>
+        <translation>发送给每个已勾选变体的提示词</translation>
+    </message>
+    <message>
+        <source>Comparison prompt</source>
+        <translation>比较用的提示词</translation>
+    </message>
+    <message>
+        <source>Compare replies</source>
+        <translation>比较回复</translation>
+    </message>
+    <message>
+        <source>Compare side by side</source>
+        <translation>并排比较</translation>
+    </message>
+    <message>
+        <source>Cancelled; nothing was changed.</source>
+        <translation>已取消；没有任何更改。</translation>
+    </message>
+    <message>
+        <source>base model</source>
+        <translation>基础模型</translation>
+    </message>
+    <message>
+        <source>&lt;p&gt;Select an adapter to see where it came from and how it was made.&lt;/p&gt;</source>
+        <translation>&lt;p&gt;选择一个适配器，查看它的来源和训练方式。&lt;/p&gt;</translation>
+    </message>
+    <message>
+        <source>Base model</source>
+        <translation>基础模型</translation>
+    </message>
+    <message>
+        <source>Rank / alpha / dropout</source>
+        <translation>秩 / alpha / dropout</translation>
+    </message>
+    <message>
+        <source>Target modules</source>
+        <translation>目标模块</translation>
+    </message>
+    <message>
+        <source>Trained on</source>
+        <translation>训练数据</translation>
+    </message>
+    <message>
+        <source>Final loss</source>
+        <translation>最终损失</translation>
+    </message>
+    <message>
+        <source>Scores</source>
+        <translation>得分</translation>
+    </message>
+    <message>
+        <source>Created</source>
+        <translation>创建时间</translation>
+    </message>
+    <message>
+        <source>Choose a PEFT adapter folder</source>
+        <translation>选择 PEFT 适配器文件夹</translation>
+    </message>
+    <message>
+        <source>Importing {0}…</source>
+        <translation>正在导入 {0}…</translation>
+    </message>
+    <message>
+        <source>Imported adapter {0}.</source>
+        <translation>已导入适配器 {0}。</translation>
+    </message>
+    <message>
+        <source>Remove adapter</source>
+        <translation>移除适配器</translation>
+    </message>
+    <message>
+        <source>Remove the adapter &apos;{0}&apos;? Its files are deleted.</source>
+        <translation>要移除适配器“{0}”吗？它的文件将被删除。</translation>
+    </message>
+    <message>
+        <source>Merge adapter</source>
+        <translation>合并适配器</translation>
+    </message>
+    <message>
+        <source>Name of the new complete model:</source>
+        <translation>新完整模型的名称：</translation>
+    </message>
+    <message>
+        <source>Merging {0} into a new model…</source>
+        <translation>正在把 {0} 合并为新模型…</translation>
+    </message>
+    <message>
+        <source>Created the complete model {0}.</source>
+        <translation>已创建完整模型 {0}。</translation>
+    </message>
+    <message>
+        <source>Write a prompt and check at least one variant to compare.</source>
+        <translation>请输入提示词，并至少勾选一个要比较的变体。</translation>
+    </message>
+    <message>
+        <source>Generating replies…</source>
+        <translation>正在生成回复…</translation>
+    </message>
+</context>
+<context>
+    <name>ChatView</name>
+    <message>
+        <source>{0}
+
+Chats are kept only until LlamaDesk closes.</source>
+        <translation>{0}
+
+对话只保留到 LlamaDesk 关闭为止。</translation>
+    </message>
+    <message>
+        <source>Search chats</source>
+        <translation>搜索对话</translation>
+    </message>
+    <message>
+        <source>Conversations</source>
+        <translation>对话</translation>
+    </message>
+    <message>
+        <source>New chat</source>
+        <translation>新对话</translation>
+    </message>
+    <message>
+        <source>Delete</source>
+        <translation>删除</translation>
+    </message>
+    <message>
+        <source>Model</source>
+        <translation>模型</translation>
+    </message>
+    <message>
+        <source>Adapter</source>
+        <translation>适配器</translation>
+    </message>
+    <message>
+        <source>Settings</source>
+        <translation>设置</translation>
+    </message>
+    <message>
+        <source>Export</source>
+        <translation>导出</translation>
+    </message>
+    <message>
+        <source>As Markdown…</source>
+        <translation>导出为 Markdown…</translation>
+    </message>
+    <message>
+        <source>As JSON…</source>
+        <translation>导出为 JSON…</translation>
+    </message>
+    <message>
+        <source>Model:</source>
+        <translation>模型：</translation>
+    </message>
+    <message>
+        <source>Adapter:</source>
+        <translation>适配器：</translation>
+    </message>
+    <message>
+        <source>Transcript</source>
+        <translation>对话记录</translation>
+    </message>
+    <message>
+        <source>Message</source>
+        <translation>消息</translation>
+    </message>
+    <message>
+        <source>Type a message — Ctrl+Enter sends, Esc stops</source>
+        <translation>输入消息 — Ctrl+Enter 发送，Esc 停止</translation>
+    </message>
+    <message>
+        <source>Send</source>
+        <translation>发送</translation>
+    </message>
+    <message>
+        <source>Stop</source>
+        <translation>停止</translation>
+    </message>
+    <message>
+        <source>Regenerate</source>
+        <translation>重新生成</translation>
+    </message>
+    <message>
+        <source>Write the last reply again</source>
+        <translation>重新生成最后一条回复</translation>
+    </message>
+    <message>
+        <source>System prompt</source>
+        <translation>系统提示词</translation>
+    </message>
+    <message>
+        <source>Optional: how the assistant should behave</source>
+        <translation>可选：助手应当如何表现</translation>
+    </message>
+    <message>
+        <source>0 always picks the likeliest token (greedy)</source>
+        <translation>0 表示总是选择最可能的词元（贪心）</translation>
+    </message>
+    <message>
+        <source>off</source>
+        <translation>关闭</translation>
+    </message>
+    <message>
+        <source>random</source>
+        <translation>随机</translation>
+    </message>
+    <message>
+        <source>System prompt:</source>
+        <translation>系统提示词：</translation>
+    </message>
+    <message>
+        <source>Temperature</source>
+        <translation>温度</translation>
+    </message>
+    <message>
+        <source>Top-p</source>
+        <translation>Top-p</translation>
+    </message>
+    <message>
+        <source>Top-k</source>
+        <translation>Top-k</translation>
+    </message>
+    <message>
+        <source>Repetition penalty</source>
+        <translation>重复惩罚</translation>
+    </message>
+    <message>
+        <source>Max new tokens</source>
+        <translation>最大新词元数</translation>
+    </message>
+    <message>
+        <source>Seed</source>
+        <translation>随机种子</translation>
+    </message>
+    <message>
+        <source>Sampling:</source>
+        <translation>采样：</translation>
+    </message>
+    <message>
+        <source>{0} (removed from the library)</source>
+        <translation>{0}（已从模型库移除）</translation>
+    </message>
+    <message>
+        <source>The model could not be loaded: {0}</source>
+        <translation>无法加载模型：{0}</translation>
+    </message>
+    <message>
+        <source>Base model (no adapter)</source>
+        <translation>基础模型（无适配器）</translation>
+    </message>
+    <message>
+        <source>Switching to {0}…</source>
+        <translation>正在切换到 {0}…</translation>
+    </message>
+    <message>
+        <source>the base model</source>
+        <translation>基础模型</translation>
+    </message>
+    <message>
+        <source>Loading {0}…</source>
+        <translation>正在加载 {0}…</translation>
+    </message>
+    <message>
+        <source>No model loaded</source>
+        <translation>未加载模型</translation>
+    </message>
+    <message>
+        <source>{0} tokens/s</source>
+        <translation>{0} 词元/秒</translation>
+    </message>
+    <message>
+        <source>Rename</source>
+        <translation>重命名</translation>
+    </message>
+    <message>
+        <source>Export as Markdown…</source>
+        <translation>导出为 Markdown…</translation>
+    </message>
+    <message>
+        <source>Export as JSON…</source>
+        <translation>导出为 JSON…</translation>
+    </message>
+    <message>
+        <source>Delete chat</source>
+        <translation>删除对话</translation>
+    </message>
+    <message>
+        <source>Delete the chat “{0}”? This cannot be undone.</source>
+        <translation>要删除对话“{0}”吗？此操作无法撤销。</translation>
+    </message>
+    <message>
+        <source>Send a message first: this chat is still empty.</source>
+        <translation>请先发送一条消息：这个对话还是空的。</translation>
+    </message>
+    <message>
+        <source>Markdown (*.md)</source>
+        <translation>Markdown (*.md)</translation>
+    </message>
+    <message>
+        <source>Export chat</source>
+        <translation>导出对话</translation>
+    </message>
+    <message>
+        <source>The chat could not be exported: {0}</source>
+        <translation>无法导出对话：{0}</translation>
+    </message>
+    <message>
+        <source>A reply is still being written; wait for it or press Stop (Esc).</source>
+        <translation>回复仍在生成中；请等待完成或按停止（Esc）。</translation>
+    </message>
+    <message>
+        <source>There is no model to answer: import one in the Models tab.</source>
+        <translation>没有可以回答的模型：请在“模型”标签页中导入一个。</translation>
+    </message>
+    <message>
+        <source>Type a message first.</source>
+        <translation>请先输入消息。</translation>
+    </message>
+    <message>
+        <source>The files of {0} are gone; it keeps answering from memory until you choose another model.</source>
+        <translation>{0} 的文件已不存在；在你选择其他模型之前，它会继续用内存中的副本回答。</translation>
+    </message>
+    <message>
+        <source>Editing your message: Send replaces it and the replies after it; Esc cancels.</source>
+        <translation>正在编辑你的消息：发送会替换它及其后的回复；Esc 取消。</translation>
+    </message>
+    <message>
+        <source>{0} older messages did not fit the context window and were left out.</source>
+        <translation>有 {0} 条较早的消息超出上下文窗口，已被省略。</translation>
+    </message>
+    <message>
+        <source>The reply reached the max new tokens limit.</source>
+        <translation>回复达到了最大新词元数上限。</translation>
+    </message>
+    <message>
+        <source>Ask anything. Everything stays on this computer.</source>
+        <translation>随便问。所有内容都留在这台电脑上。</translation>
+    </message>
+    <message>
+        <source>note</source>
+        <translation>备注</translation>
+    </message>
+    <message>
+        <source>You</source>
+        <translation>你</translation>
+    </message>
+    <message>
+        <source>writing…</source>
+        <translation>正在生成…</translation>
+    </message>
+    <message>
+        <source>Copy</source>
+        <translation>复制</translation>
+    </message>
+    <message>
+        <source>Edit</source>
+        <translation>编辑</translation>
+    </message>
+    <message>
+        <source>Rate</source>
+        <translation>评分</translation>
+    </message>
+    <message>
+        <source> · stopped</source>
+        <translation> · 已停止</translation>
+    </message>
+    <message>
+        <source>Note on this reply</source>
+        <translation>对这条回复的备注</translation>
+    </message>
+    <message>
+        <source>What is good or wrong about this reply? (Leave it empty to remove the note.)</source>
+        <translation>这条回复哪里好、哪里不对？（留空则删除备注。）</translation>
+    </message>
+</context>
+<context>
+    <name>DatasetEditor</name>
+    <message>
+        <source>Instruction dataset</source>
+        <translation>指令数据集</translation>
+    </message>
+    <message>
+        <source>Instruction</source>
+        <translation>指令</translation>
+    </message>
+    <message>
+        <source>Response</source>
+        <translation>回复</translation>
+    </message>
+    <message>
+        <source>Instruction and response pairs</source>
+        <translation>指令与回复对</translation>
+    </message>
+    <message>
+        <source>Add pair</source>
+        <translation>添加一对</translation>
+    </message>
+    <message>
+        <source>Delete selected</source>
+        <translation>删除所选</translation>
+    </message>
+    <message>
+        <source>Load file…</source>
+        <translation>加载文件…</translation>
+    </message>
+    <message>
+        <source>Pairs from a JSONL, JSON or CSV instruction file</source>
+        <translation>从 JSONL、JSON 或 CSV 指令文件中读取问答对</translation>
+    </message>
+    <message>
+        <source>Dataset</source>
+        <translation>数据集</translation>
+    </message>
+    <message>
+        <source>corpus name, e.g. private-qa</source>
+        <translation>语料名称，例如 private-qa</translation>
+    </message>
+    <message>
+        <source>Corpus name</source>
+        <translation>语料名称</translation>
+    </message>
+    <message>
+        <source>Fixes which pairs go to the validation split</source>
+        <translation>决定哪些问答对划入验证集</translation>
+    </message>
+    <message>
+        <source>Save as corpus</source>
+        <translation>保存为语料</translation>
+    </message>
+    <message>
+        <source>Export JSONL…</source>
+        <translation>导出 JSONL…</translation>
+    </message>
+    <message>
+        <source>Name:</source>
+        <translation>名称：</translation>
+    </message>
+    <message>
+        <source>Split seed:</source>
+        <translation>划分种子：</translation>
+    </message>
+    <message>
+        <source>Documents to draft from</source>
+        <translation>用于生成问题的文档</translation>
+    </message>
+    <message>
+        <source>Choose documents…</source>
+        <translation>选择文档…</translation>
+    </message>
+    <message>
+        <source>Model for drafting</source>
+        <translation>用于生成的模型</translation>
+    </message>
+    <message>
+        <source>Used when no model is loaded in the Chat panel</source>
+        <translation>在对话面板未加载模型时使用</translation>
+    </message>
+    <message>
+        <source>Draft questions from these documents</source>
+        <translation>从这些文档生成问题</translation>
+    </message>
+    <message>
+        <source>Draft questions</source>
+        <translation>生成问题</translation>
+    </message>
+    <message>
+        <source>Documents:</source>
+        <translation>文档：</translation>
+    </message>
+    <message>
+        <source>passages, pairs per passage:</source>
+        <translation>段落，每段问答对数：</translation>
+    </message>
+    <message>
+        <source>Use:</source>
+        <translation>使用：</translation>
+    </message>
+    <message>
+        <source>Model:</source>
+        <translation>模型：</translation>
+    </message>
+    <message>
+        <source>Question</source>
+        <translation>问题</translation>
+    </message>
+    <message>
+        <source>Answer</source>
+        <translation>答案</translation>
+    </message>
+    <message>
+        <source>From</source>
+        <translation>来源</translation>
+    </message>
+    <message>
+        <source>Drafted pairs to review</source>
+        <translation>待审阅的生成问答对</translation>
+    </message>
+    <message>
+        <source>Add checked to dataset</source>
+        <translation>将勾选项加入数据集</translation>
+    </message>
+    <message>
+        <source>Discard all</source>
+        <translation>全部丢弃</translation>
+    </message>
+    <message>
+        <source>Drafted pairs wait here: edit them, untick the bad ones, then add the rest.</source>
+        <translation>生成的问答对会在这里等待：编辑它们，取消勾选不好的，然后添加其余的。</translation>
+    </message>
+    <message>
+        <source>Review drafted pairs</source>
+        <translation>审阅生成的问答对</translation>
+    </message>
+    <message>
+        <source>Chosen documents ({0})</source>
+        <translation>已选文档（{0}）</translation>
+    </message>
+    <message>
+        <source>Corpus {0}</source>
+        <translation>语料 {0}</translation>
+    </message>
+    <message>
+        <source>{0} pairs</source>
+        <translation>{0} 对</translation>
+    </message>
+    <message>
+        <source>Load instruction pairs</source>
+        <translation>加载指令问答对</translation>
+    </message>
+    <message>
+        <source>Instruction data (*.jsonl *.json *.csv)</source>
+        <translation>指令数据 (*.jsonl *.json *.csv)</translation>
+    </message>
+    <message>
+        <source>Loaded {0} pairs from {1}.</source>
+        <translation>已从 {1} 加载 {0} 对。</translation>
+    </message>
+    <message>
+        <source>{0} conversations with several turns were left out.</source>
+        <translation>已省略 {0} 个多轮对话。</translation>
+    </message>
+    <message>
+        <source>Documents to draft questions from</source>
+        <translation>用于生成问题的文档</translation>
+    </message>
+    <message>
+        <source>Documents (*.txt *.md *.pdf *.docx *.html *.htm)</source>
+        <translation>文档 (*.txt *.md *.pdf *.docx *.html *.htm)</translation>
+    </message>
+    <message>
+        <source>Choose documents or a text corpus to draft questions from.</source>
+        <translation>请选择用于生成问题的文档或文本语料。</translation>
+    </message>
+    <message>
+        <source>Import a model first: drafting needs a chat model.</source>
+        <translation>请先导入模型：生成问题需要一个对话模型。</translation>
+    </message>
+    <message>
+        <source>Drafting questions…</source>
+        <translation>正在生成问题…</translation>
+    </message>
+    <message>
+        <source>Drafted {0} pairs; review them before adding.</source>
+        <translation>已生成 {0} 对；添加前请先审阅。</translation>
+    </message>
+    <message>
+        <source>The model wrote no usable question/answer pairs; try other passages or a larger model.</source>
+        <translation>模型没有写出可用的问答对；请换用其他段落或更大的模型。</translation>
+    </message>
+    <message>
+        <source>Export pairs</source>
+        <translation>导出问答对</translation>
+    </message>
+    <message>
+        <source>Wrote {0} pairs to {1}.</source>
+        <translation>已将 {0} 对写入 {1}。</translation>
+    </message>
+    <message>
+        <source>Give the corpus a name.</source>
+        <translation>请为语料命名。</translation>
+    </message>
+    <message>
+        <source>Saving {0}…</source>
+        <translation>正在保存 {0}…</translation>
+    </message>
+    <message>
+        <source>Saved the instructions corpus {0}.</source>
+        <translation>已保存指令语料 {0}。</translation>
+    </message>
+    <message>
+        <source>{0} documents</source>
+        <translation>{0} 个文档</translation>
+    </message>
+</context>
+<context>
+    <name>EvaluateView</name>
+    <message>
+        <source>Reading the data…</source>
+        <translation>正在读取数据…</translation>
+    </message>
+    <message>
+        <source>perplexity</source>
+        <translation>困惑度</translation>
+    </message>
+    <message>
+        <source>accuracy</source>
+        <translation>准确率</translation>
+    </message>
+    <message>
+        <source>exact match</source>
+        <translation>完全匹配</translation>
+    </message>
+    <message>
+        <source>ROUGE-L</source>
+        <translation>ROUGE-L</translation>
+    </message>
+    <message>
+        <source>contains answer</source>
+        <translation>包含答案</translation>
+    </message>
+    <message>
+        <source>Perplexity</source>
+        <translation>困惑度</translation>
+    </message>
+    <message>
+        <source>Multiple choice</source>
+        <translation>多项选择</translation>
+    </message>
+    <message>
+        <source>Generation</source>
+        <translation>生成</translation>
+    </message>
+    <message>
+        <source>Evaluation cancelled; the variants already scored are kept.</source>
+        <translation>评估已取消；已完成评分的变体会保留。</translation>
+    </message>
+    <message>
+        <source>Scores</source>
+        <translation>得分</translation>
+    </message>
+    <message>
+        <source>Blind A/B</source>
+        <translation>A/B 盲测</translation>
+    </message>
+    <message>
+        <source>Base model</source>
+        <translation>基础模型</translation>
+    </message>
+    <message>
+        <source>Variants to evaluate</source>
+        <translation>要评估的变体</translation>
+    </message>
+    <message>
+        <source>Metric</source>
+        <translation>指标</translation>
+    </message>
+    <message>
+        <source>Data set</source>
+        <translation>数据集</translation>
+    </message>
+    <message>
+        <source>File…</source>
+        <translation>文件…</translation>
+    </message>
+    <message>
+        <source>Folder…</source>
+        <translation>文件夹…</translation>
+    </message>
+    <message>
+        <source>Or drop a file or folder on this panel.</source>
+        <translation>或把文件、文件夹拖到此面板上。</translation>
+    </message>
+    <message>
+        <source>Run evaluation</source>
+        <translation>运行评估</translation>
+    </message>
+    <message>
+        <source>Run an evaluation</source>
+        <translation>运行一次评估</translation>
+    </message>
+    <message>
+        <source>Model:</source>
+        <translation>模型：</translation>
+    </message>
+    <message>
+        <source>Variants:</source>
+        <translation>变体：</translation>
+    </message>
+    <message>
+        <source>Metric:</source>
+        <translation>指标：</translation>
+    </message>
+    <message>
+        <source>Data:</source>
+        <translation>数据：</translation>
+    </message>
+    <message>
+        <source>All models</source>
+        <translation>所有模型</translation>
+    </message>
+    <message>
+        <source>Show the results of every model, not only the chosen one</source>
+        <translation>显示所有模型的结果，而不仅是所选模型</translation>
+    </message>
+    <message>
+        <source>Details…</source>
+        <translation>详情…</translation>
+    </message>
+    <message>
+        <source>Per-item results of the selected cell (or double-click it)</source>
+        <translation>所选单元格的逐项结果（或双击单元格）</translation>
+    </message>
+    <message>
+        <source>Export CSV…</source>
+        <translation>导出 CSV…</translation>
+    </message>
+    <message>
+        <source>Export Markdown…</source>
+        <translation>导出 Markdown…</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;Scores&lt;/b&gt;</source>
+        <translation>&lt;b&gt;得分&lt;/b&gt;</translation>
+    </message>
+    <message>
+        <source>No results yet: tick the variants, choose the data and press Run evaluation.</source>
+        <translation>还没有结果：勾选变体，选择数据，然后点“运行评估”。</translation>
+    </message>
+    <message>
+        <source>★ best in its column · perplexity: lower is better · others: higher</source>
+        <translation>★ 该列最佳 · 困惑度：越低越好 · 其他：越高越好</translation>
+    </message>
+    <message>
+        <source>Chart column</source>
+        <translation>图表列</translation>
+    </message>
+    <message>
+        <source>Latest scores</source>
+        <translation>最新得分</translation>
+    </message>
+    <message>
+        <source>Scores appear here after an evaluation.</source>
+        <translation>评估完成后得分会显示在这里。</translation>
+    </message>
+    <message>
+        <source>Over time</source>
+        <translation>随时间变化</translation>
+    </message>
+    <message>
+        <source>run date</source>
+        <translation>运行日期</translation>
+    </message>
+    <message>
+        <source>The history of a column appears here.</source>
+        <translation>某一列的历史会显示在这里。</translation>
+    </message>
+    <message>
+        <source>Chart:</source>
+        <translation>图表：</translation>
+    </message>
+    <message>
+        <source>Automatic (context, ≤ 2048)</source>
+        <translation>自动（上下文，≤ 2048）</translation>
+    </message>
+    <message>
+        <source>Window</source>
+        <translation>窗口</translation>
+    </message>
+    <message>
+        <source>Tokens the model reads at once</source>
+        <translation>模型一次读取的词元数</translation>
+    </message>
+    <message>
+        <source>Half the window</source>
+        <translation>窗口的一半</translation>
+    </message>
+    <message>
+        <source>Stride</source>
+        <translation>步长</translation>
+    </message>
+    <message>
+        <source>Tokens each window moves on; the rest is re-read as context</source>
+        <translation>每个窗口前移的词元数；其余部分作为上下文重新读取</translation>
+    </message>
+    <message>
+        <source>Perplexity settings</source>
+        <translation>困惑度设置</translation>
+    </message>
+    <message>
+        <source>Window:</source>
+        <translation>窗口：</translation>
+    </message>
+    <message>
+        <source>Stride:</source>
+        <translation>步长：</translation>
+    </message>
+    <message>
+        <source>Shots</source>
+        <translation>示例数</translation>
+    </message>
+    <message>
+        <source>Worked examples from the subject&apos;s dev file before each question</source>
+        <translation>每道题之前从该科目开发集中取的示例</translation>
+    </message>
+    <message>
+        <source>Wrap in the chat template</source>
+        <translation>套用对话模板</translation>
+    </message>
+    <message>
+        <source>Prompt language</source>
+        <translation>提示词语言</translation>
+    </message>
+    <message>
+        <source>Automatic</source>
+        <translation>自动</translation>
+    </message>
+    <message>
+        <source>Chinese</source>
+        <translation>中文</translation>
+    </message>
+    <message>
+        <source>English</source>
+        <translation>英文</translation>
+    </message>
+    <message>
+        <source>Multiple-choice settings</source>
+        <translation>多项选择设置</translation>
+    </message>
+    <message>
+        <source>Shots:</source>
+        <translation>示例数：</translation>
+    </message>
+    <message>
+        <source>Prompt language:</source>
+        <translation>提示词语言：</translation>
+    </message>
+    <message>
+        <source>Max new tokens</source>
+        <translation>最大新词元数</translation>
+    </message>
+    <message>
+        <source>Chat template</source>
+        <translation>对话模板</translation>
+    </message>
+    <message>
+        <source>When the model has one</source>
+        <translation>模型有模板时</translation>
+    </message>
+    <message>
+        <source>Always</source>
+        <translation>总是</translation>
+    </message>
+    <message>
+        <source>Never</source>
+        <translation>从不</translation>
+    </message>
+    <message>
+        <source>All</source>
+        <translation>全部</translation>
+    </message>
+    <message>
+        <source>Questions</source>
+        <translation>题目数</translation>
+    </message>
+    <message>
+        <source>Generation settings</source>
+        <translation>生成设置</translation>
+    </message>
+    <message>
+        <source>Max new tokens:</source>
+        <translation>最大新词元数：</translation>
+    </message>
+    <message>
+        <source>Chat template:</source>
+        <translation>对话模板：</translation>
+    </message>
+    <message>
+        <source>Questions:</source>
+        <translation>题目数：</translation>
+    </message>
+    <message>
+        <source>{0} (base)</source>
+        <translation>{0}（基础）</translation>
+    </message>
+    <message>
+        <source>Sample: {0}</source>
+        <translation>示例：{0}</translation>
+    </message>
+    <message>
+        <source>Corpus: {0}</source>
+        <translation>语料：{0}</translation>
+    </message>
+    <message>
+        <source>Folder: {0}</source>
+        <translation>文件夹：{0}</translation>
+    </message>
+    <message>
+        <source>File: {0}</source>
+        <translation>文件：{0}</translation>
+    </message>
+    <message>
+        <source>{0} will be evaluated for {1}.</source>
+        <translation>{0} 将用于{1}评估。</translation>
+    </message>
+    <message>
+        <source>Choose a data file</source>
+        <translation>选择数据文件</translation>
+    </message>
+    <message>
+        <source>Choose a data folder</source>
+        <translation>选择数据文件夹</translation>
+    </message>
+    <message>
+        <source>Import a model first; there is nothing to evaluate.</source>
+        <translation>请先导入模型；目前没有可评估的内容。</translation>
+    </message>
+    <message>
+        <source>Tick at least one variant to evaluate.</source>
+        <translation>请至少勾选一个要评估的变体。</translation>
+    </message>
+    <message>
+        <source>Choose the data to evaluate on.</source>
+        <translation>请选择用于评估的数据。</translation>
+    </message>
+    <message>
+        <source>Evaluating {0} variant(s) of {1}…</source>
+        <translation>正在评估 {1} 的 {0} 个变体…</translation>
+    </message>
+    <message>
+        <source>Evaluation stored: {0}</source>
+        <translation>评估已保存：{0}</translation>
+    </message>
+    <message>
+        <source>lower is better</source>
+        <translation>越低越好</translation>
+    </message>
+    <message>
+        <source>higher is better</source>
+        <translation>越高越好</translation>
+    </message>
+    <message>
+        <source>Run {0}, {1}; {2}. Double-click for each item.</source>
+        <translation>运行 {0}，{1}；{2}。双击查看每一项。</translation>
+    </message>
+    <message>
+        <source>{0} — {1}</source>
+        <translation>{0} — {1}</translation>
+    </message>
+    <message>
+        <source>Over time: {0}</source>
+        <translation>随时间变化：{0}</translation>
+    </message>
+    <message>
+        <source>CSV (*.csv)</source>
+        <translation>CSV (*.csv)</translation>
+    </message>
+    <message>
+        <source>Markdown (*.md)</source>
+        <translation>Markdown (*.md)</translation>
+    </message>
+    <message>
+        <source>Export scores</source>
+        <translation>导出得分</translation>
+    </message>
+    <message>
+        <source>Scores exported to {0}.</source>
+        <translation>得分已导出到 {0}。</translation>
+    </message>
+</context>
+<context>
+    <name>ImportAdapterDialog</name>
+    <message>
+        <source>Import adapter</source>
+        <translation>导入适配器</translation>
+    </message>
+    <message>
+        <source>Base model</source>
+        <translation>基础模型</translation>
+    </message>
+    <message>
+        <source>Adapter name</source>
+        <translation>适配器名称</translation>
+    </message>
+    <message>
+        <source>Folder:</source>
+        <translation>文件夹：</translation>
+    </message>
+    <message>
+        <source>Base model:</source>
+        <translation>基础模型：</translation>
+    </message>
+    <message>
+        <source>Name:</source>
+        <translation>名称：</translation>
+    </message>
+</context>
+<context>
+    <name>ImportDialog</name>
+    <message>
+        <source>Import model</source>
+        <translation>导入模型</translation>
+    </message>
+    <message>
+        <source>Model name</source>
+        <translation>模型名称</translation>
+    </message>
+    <message>
+        <source>Use the folder where it is (do not copy)</source>
+        <translation>直接使用原文件夹（不复制）</translation>
+    </message>
+    <message>
+        <source>Source:</source>
+        <translation>来源：</translation>
+    </message>
+    <message>
+        <source>Name:</source>
+        <translation>名称：</translation>
+    </message>
+</context>
+<context>
+    <name>MainWindow</name>
+    <message>
+        <source>LlamaDesk</source>
+        <translation>LlamaDesk</translation>
+    </message>
+    <message>
+        <source>Chat</source>
+        <translation>对话</translation>
+    </message>
+    <message>
+        <source>Models</source>
+        <translation>模型</translation>
+    </message>
+    <message>
+        <source>Adapters</source>
+        <translation>适配器</translation>
+    </message>
+    <message>
+        <source>Train</source>
+        <translation>训练</translation>
+    </message>
+    <message>
+        <source>Evaluate</source>
+        <translation>评估</translation>
+    </message>
+    <message>
+        <source>LlamaDesk {0} · everything stays on this computer</source>
+        <translation>LlamaDesk {0} · 所有内容都留在这台电脑上</translation>
+    </message>
+    <message>
+        <source>Preparing the starter model for first use…</source>
+        <translation>正在准备首次使用的入门模型…</translation>
+    </message>
+</context>
+<context>
+    <name>ModelsView</name>
+    <message>
+        <source>Library models</source>
+        <translation>库中的模型</translation>
+    </message>
+    <message>
+        <source>Import folder…</source>
+        <translation>导入文件夹…</translation>
+    </message>
+    <message>
+        <source>A Hugging Face model folder or Meta&apos;s original release</source>
+        <translation>Hugging Face 模型文件夹或 Meta 的原始发布版本</translation>
+    </message>
+    <message>
+        <source>Import GGUF…</source>
+        <translation>导入 GGUF…</translation>
+    </message>
+    <message>
+        <source>Remove</source>
+        <translation>移除</translation>
+    </message>
+    <message>
+        <source>Import cancelled; the library is unchanged.</source>
+        <translation>导入已取消；模型库没有变化。</translation>
+    </message>
+    <message>
+        <source>Drop a model folder or a .gguf file here to import it.</source>
+        <translation>把模型文件夹或 .gguf 文件拖到这里即可导入。</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;Library&lt;/b&gt;</source>
+        <translation>&lt;b&gt;模型库&lt;/b&gt;</translation>
+    </message>
+    <message>
+        <source>Parameter breakdown</source>
+        <translation>参数构成</translation>
+    </message>
+    <message>
+        <source>Component</source>
+        <translation>组件</translation>
+    </message>
+    <message>
+        <source>Formula</source>
+        <translation>公式</translation>
+    </message>
+    <message>
+        <source>Parameters</source>
+        <translation>参数量</translation>
+    </message>
+    <message>
+        <source>&lt;h2&gt;No model selected&lt;/h2&gt;</source>
+        <translation>&lt;h2&gt;未选择模型&lt;/h2&gt;</translation>
+    </message>
+    <message>
+        <source>Import a model to get started.</source>
+        <translation>导入一个模型即可开始。</translation>
+    </message>
+    <message>
+        <source>in place</source>
+        <translation>原位使用</translation>
+    </message>
+    <message>
+        <source>copied</source>
+        <translation>已复制</translation>
+    </message>
+    <message>
+        <source>Architecture</source>
+        <translation>架构</translation>
+    </message>
+    <message>
+        <source>Context length</source>
+        <translation>上下文长度</translation>
+    </message>
+    <message>
+        <source>{0} tokens</source>
+        <translation>{0} 词元</translation>
+    </message>
+    <message>
+        <source>Imported from</source>
+        <translation>导入来源</translation>
+    </message>
+    <message>
+        <source>Weights</source>
+        <translation>权重</translation>
+    </message>
+    <message>
+        <source>SHA-256</source>
+        <translation>SHA-256</translation>
+    </message>
+    <message>
+        <source>Added</source>
+        <translation>添加时间</translation>
+    </message>
+    <message>
+        <source>Lineage</source>
+        <translation>谱系</translation>
+    </message>
+    <message>
+        <source> × {0} layers</source>
+        <translation> × {0} 层</translation>
+    </message>
+    <message>
+        <source>equal ✔</source>
+        <translation>一致 ✔</translation>
+    </message>
+    <message>
+        <source>DIFFERENT ✘</source>
+        <translation>不一致 ✘</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;Total by formula:&lt;/b&gt; {0} &amp;nbsp; &lt;b&gt;Counted from weights:&lt;/b&gt; {1} ({2})&lt;br&gt;&lt;b&gt;Weights memory:&lt;/b&gt; {3}&lt;br&gt;&lt;b&gt;KV cache:&lt;/b&gt; {4} per token of context (bf16)</source>
+        <translation>&lt;b&gt;按公式合计：&lt;/b&gt;{0} &amp;nbsp; &lt;b&gt;按权重统计：&lt;/b&gt;{1}（{2}）&lt;br&gt;&lt;b&gt;权重内存：&lt;/b&gt;{3}&lt;br&gt;&lt;b&gt;KV 缓存：&lt;/b&gt;每个上下文词元 {4}（bf16）</translation>
+    </message>
+    <message>
+        <source>Remove from library</source>
+        <translation>从模型库移除</translation>
+    </message>
+    <message>
+        <source>Remove model</source>
+        <translation>移除模型</translation>
+    </message>
+    <message>
+        <source>Remove &apos;{0}&apos; from the library? Its files in the library are deleted.</source>
+        <translation>要从模型库移除“{0}”吗？它在模型库中的文件将被删除。</translation>
+    </message>
+    <message>
+        <source>Choose a model folder</source>
+        <translation>选择模型文件夹</translation>
+    </message>
+    <message>
+        <source>Choose a GGUF file</source>
+        <translation>选择 GGUF 文件</translation>
+    </message>
+    <message>
+        <source>GGUF models (*.gguf)</source>
+        <translation>GGUF 模型 (*.gguf)</translation>
+    </message>
+    <message>
+        <source>Importing {0}…</source>
+        <translation>正在导入 {0}…</translation>
+    </message>
+    <message>
+        <source>Imported {0}.</source>
+        <translation>已导入 {0}。</translation>
+    </message>
+</context>
+<context>
+    <name>PipelineGuide</name>
+    <message>
+        <source>Teach a model Chinese from plain text, bake that into a new model, then tune the new model on your own instructions. Each step fills in the form below; check it and press Start.</source>
+        <translation>先用纯文本教模型学中文，再把它合并成新模型，然后用你自己的指令微调新模型。每一步都会填好下面的表单；检查后按“开始”。</translation>
+    </message>
+    <message>
+        <source>Fill in step 1</source>
+        <translation>填写第 1 步</translation>
+    </message>
+    <message>
+        <source>Continued pre-training on a Chinese text corpus.</source>
+        <translation>在中文文本语料上继续预训练。</translation>
+    </message>
+    <message>
+        <source>Pre-trained adapter to merge</source>
+        <translation>要合并的预训练适配器</translation>
+    </message>
+    <message>
+        <source>Name of the merged model</source>
+        <translation>合并后模型的名称</translation>
+    </message>
+    <message>
+        <source>Merge</source>
+        <translation>合并</translation>
+    </message>
+    <message>
+        <source>Bake the adapter into a new complete model.</source>
+        <translation>把适配器合并为一个新的完整模型。</translation>
+    </message>
+    <message>
+        <source>Merged model to tune</source>
+        <translation>要微调的合并模型</translation>
+    </message>
+    <message>
+        <source>Fill in step 3</source>
+        <translation>填写第 3 步</translation>
+    </message>
+    <message>
+        <source>Instruction tuning on your private data, on top of the merged model.</source>
+        <translation>在合并模型的基础上，用你的私有数据做指令微调。</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;1&lt;/b&gt;</source>
+        <translation>&lt;b&gt;1&lt;/b&gt;</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;2&lt;/b&gt;</source>
+        <translation>&lt;b&gt;2&lt;/b&gt;</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;3&lt;/b&gt;</source>
+        <translation>&lt;b&gt;3&lt;/b&gt;</translation>
+    </message>
+    <message>
+        <source>✓ Trained the adapter {0}; merge it next.</source>
+        <translation>✓ 已训练适配器 {0}；下一步请合并它。</translation>
+    </message>
+    <message>
+        <source>✓ Trained {0}: choose it in the Chat panel&apos;s adapter list.</source>
+        <translation>✓ 已训练 {0}：在对话面板的适配器列表中选择它。</translation>
+    </message>
+    <message>
+        <source>✓ Created the model {0}; tune it in step 3.</source>
+        <translation>✓ 已创建模型 {0}；请在第 3 步中微调它。</translation>
+    </message>
+</context>
+<context>
+    <name>RatingBar</name>
+    <message>
+        <source>Rate this reply</source>
+        <translation>为这条回复评分</translation>
+    </message>
+    <message>
+        <source>Good reply</source>
+        <translation>好回复</translation>
+    </message>
+    <message>
+        <source>Bad reply</source>
+        <translation>差回复</translation>
+    </message>
+    <message>
+        <source>{0} of 5 stars</source>
+        <translation>{0} 星（满分 5 星）</translation>
+    </message>
+    <message>
+        <source>Note…</source>
+        <translation>备注…</translation>
+    </message>
+    <message>
+        <source>Note on this reply</source>
+        <translation>对这条回复的备注</translation>
+    </message>
+    <message>
+        <source>chosen</source>
+        <translation>已选择</translation>
+    </message>
+    <message>
+        <source> (press again to take back)</source>
+        <translation>（再按一次可撤销）</translation>
+    </message>
+    <message>
+        <source>Note ✓</source>
+        <translation>备注 ✓</translation>
+    </message>
+</context>
+<context>
+    <name>RunDetailsDialog</name>
+    <message>
+        <source>Run</source>
+        <translation>运行</translation>
+    </message>
+    <message>
+        <source>Run {0} · {1}</source>
+        <translation>运行 {0} · {1}</translation>
+    </message>
+    <message>
+        <source>Items</source>
+        <translation>条目</translation>
+    </message>
+    <message>
+        <source>Run:</source>
+        <translation>运行：</translation>
+    </message>
+    <message>
+        <source>Variant</source>
+        <translation>变体</translation>
+    </message>
+    <message>
+        <source>Data</source>
+        <translation>数据</translation>
+    </message>
+    <message>
+        <source>Settings</source>
+        <translation>设置</translation>
+    </message>
+    <message>
+        <source>Result</source>
+        <translation>结果</translation>
+    </message>
+</context>
+<context>
+    <name>TaskBar</name>
+    <message>
+        <source>Progress</source>
+        <translation>进度</translation>
+    </message>
+    <message>
+        <source>Cancel</source>
+        <translation>取消</translation>
+    </message>
+    <message>
+        <source>Another operation is running; wait for it or cancel it.</source>
+        <translation>另一个操作正在进行；请等待它完成或取消它。</translation>
+    </message>
+    <message>
+        <source>Cancelling…</source>
+        <translation>正在取消…</translation>
+    </message>
+</context>
+<context>
+    <name>TrainView</name>
+    <message>
+        <source>Drop files or folders here
+text: .txt .md .pdf .docx .html
+instructions: .jsonl .json .csv</source>
+        <translation>把文件或文件夹拖到这里
+文本：.txt .md .pdf .docx .html
+指令：.jsonl .json .csv</translation>
+    </message>
+    <message>
+        <source>Add files…</source>
+        <translation>添加文件…</translation>
+    </message>
+    <message>
+        <source>Add folder…</source>
+        <translation>添加文件夹…</translation>
+    </message>
+    <message>
+        <source>Data preview</source>
+        <translation>数据预览</translation>
+    </message>
+    <message>
+        <source>Drop documents to see what they hold before adding them.</source>
+        <translation>拖入文档，先看看其中内容再添加。</translation>
+    </message>
+    <message>
+        <source>corpus name (optional)</source>
+        <translation>语料名称（可选）</translation>
+    </message>
+    <message>
+        <source>Corpus name</source>
+        <translation>语料名称</translation>
+    </message>
+    <message>
+        <source>Add as corpus</source>
+        <translation>添加为语料</translation>
+    </message>
+    <message>
+        <source>Corpora</source>
+        <translation>语料</translation>
+    </message>
+    <message>
+        <source>Edit instructions…</source>
+        <translation>编辑指令…</translation>
+    </message>
+    <message>
+        <source>Write instruction/response pairs, or draft them from documents with the chat model</source>
+        <translation>编写指令/回复对，或用对话模型从文档生成</translation>
+    </message>
+    <message>
+        <source>Remove</source>
+        <translation>移除</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;Training data&lt;/b&gt;</source>
+        <translation>&lt;b&gt;训练数据&lt;/b&gt;</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;Corpora&lt;/b&gt;</source>
+        <translation>&lt;b&gt;语料&lt;/b&gt;</translation>
+    </message>
+    <message>
+        <source>Guided: Chinese model → merge → private SFT</source>
+        <translation>引导：中文模型 → 合并 → 私有 SFT</translation>
+    </message>
+    <message>
+        <source>Base model</source>
+        <translation>基础模型</translation>
+    </message>
+    <message>
+        <source>Kind of training</source>
+        <translation>训练类型</translation>
+    </message>
+    <message>
+        <source>Continued pre-training (plain text)</source>
+        <translation>继续预训练（纯文本）</translation>
+    </message>
+    <message>
+        <source>Instruction tuning, SFT (pairs)</source>
+        <translation>指令微调，SFT（问答对）</translation>
+    </message>
+    <message>
+        <source>Training corpus</source>
+        <translation>训练语料</translation>
+    </message>
+    <message>
+        <source>Adapter name</source>
+        <translation>适配器名称</translation>
+    </message>
+    <message>
+        <source>Learning rate</source>
+        <translation>学习率</translation>
+    </message>
+    <message>
+        <source>Tokens per pre-training block, and the longest SFT example</source>
+        <translation>每个预训练块的词元数，以及最长的 SFT 样本</translation>
+    </message>
+    <message>
+        <source>New training job</source>
+        <translation>新训练任务</translation>
+    </message>
+    <message>
+        <source>Base model:</source>
+        <translation>基础模型：</translation>
+    </message>
+    <message>
+        <source>Kind:</source>
+        <translation>类型：</translation>
+    </message>
+    <message>
+        <source>Data:</source>
+        <translation>数据：</translation>
+    </message>
+    <message>
+        <source>Adapter name:</source>
+        <translation>适配器名称：</translation>
+    </message>
+    <message>
+        <source>Epochs:</source>
+        <translation>轮数：</translation>
+    </message>
+    <message>
+        <source>LoRA rank:</source>
+        <translation>LoRA 秩：</translation>
+    </message>
+    <message>
+        <source>Learning rate:</source>
+        <translation>学习率：</translation>
+    </message>
+    <message>
+        <source>Block (tokens):</source>
+        <translation>块（词元）：</translation>
+    </message>
+    <message>
+        <source>Advanced</source>
+        <translation>高级</translation>
+    </message>
+    <message>
+        <source>Apply suggestion</source>
+        <translation>应用建议</translation>
+    </message>
+    <message>
+        <source>Start</source>
+        <translation>开始</translation>
+    </message>
+    <message>
+        <source>Cancel</source>
+        <translation>取消</translation>
+    </message>
+    <message>
+        <source>Stop after the current step, keeping a checkpoint</source>
+        <translation>在当前步完成后停止，并保留检查点</translation>
+    </message>
+    <message>
+        <source>Resume</source>
+        <translation>从上一个检查点继续所选运行</translation>
+    </message>
+    <message>
+        <source>Continue the selected run from its last checkpoint</source>
+        <translation>继续</translation>
+    </message>
+    <message>
+        <source>2 × rank</source>
+        <translation>2 × 秩</translation>
+    </message>
+    <message>
+        <source>by epochs</source>
+        <translation>按轮数</translation>
+    </message>
+    <message>
+        <source>Gradient checkpointing (less memory, ~30 % slower)</source>
+        <translation>梯度检查点（更省内存，约慢 30%）</translation>
+    </message>
+    <message>
+        <source>e.g. embed_tokens, lm_head</source>
+        <translation>例如 embed_tokens, lm_head</translation>
+    </message>
+    <message>
+        <source>Modules trained in full rather than with LoRA</source>
+        <translation>完整训练而非用 LoRA 训练的模块</translation>
+    </message>
+    <message>
+        <source>off</source>
+        <translation>关闭</translation>
+    </message>
+    <message>
+        <source>Pre-training only: learn up to this many new tokens from the corpus</source>
+        <translation>仅预训练：最多从语料中学习这么多个新词元</translation>
+    </message>
+    <message>
+        <source>Fixes the train/validation split, LoRA&apos;s start and the data order</source>
+        <translation>决定训练/验证划分、LoRA 的初始值和数据顺序</translation>
+    </message>
+    <message>
+        <source>LoRA alpha:</source>
+        <translation>LoRA alpha：</translation>
+    </message>
+    <message>
+        <source>Dropout:</source>
+        <translation>Dropout：</translation>
+    </message>
+    <message>
+        <source>Batch:</source>
+        <translation>批大小：</translation>
+    </message>
+    <message>
+        <source>Grad accumulation:</source>
+        <translation>梯度累积：</translation>
+    </message>
+    <message>
+        <source>Max steps:</source>
+        <translation>最大步数：</translation>
+    </message>
+    <message>
+        <source>Warm-up ratio:</source>
+        <translation>预热比例：</translation>
+    </message>
+    <message>
+        <source>Evaluate every:</source>
+        <translation>评估间隔：</translation>
+    </message>
+    <message>
+        <source>Save every:</source>
+        <translation>保存间隔：</translation>
+    </message>
+    <message>
+        <source>Modules to save:</source>
+        <translation>需保存的模块：</translation>
+    </message>
+    <message>
+        <source>Extend vocabulary:</source>
+        <translation>扩展词表：</translation>
+    </message>
+    <message>
+        <source>Seed:</source>
+        <translation>随机种子：</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;No job running&lt;/b&gt;</source>
+        <translation>&lt;b&gt;没有正在运行的任务&lt;/b&gt;</translation>
+    </message>
+    <message>
+        <source>Training progress</source>
+        <translation>训练进度</translation>
+    </message>
+    <message>
+        <source>Loss</source>
+        <translation>损失</translation>
+    </message>
+    <message>
+        <source>step</source>
+        <translation>步</translation>
+    </message>
+    <message>
+        <source>loss</source>
+        <translation>损失</translation>
+    </message>
+    <message>
+        <source>Loss and evaluation loss appear here as the job runs.</source>
+        <translation>任务运行时，损失和评估损失会显示在这里。</translation>
+    </message>
+    <message>
+        <source>Training log</source>
+        <translation>训练日志</translation>
+    </message>
+    <message>
+        <source>Run</source>
+        <translation>运行</translation>
+    </message>
+    <message>
+        <source>Kind</source>
+        <translation>类型</translation>
+    </message>
+    <message>
+        <source>Status</source>
+        <translation>状态</translation>
+    </message>
+    <message>
+        <source>Steps</source>
+        <translation>步数</translation>
+    </message>
+    <message>
+        <source>Adapter</source>
+        <translation>适配器</translation>
+    </message>
+    <message>
+        <source>Past runs</source>
+        <translation>过往运行</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;Runs&lt;/b&gt; (select one to see its curves)</source>
+        <translation>&lt;b&gt;运行&lt;/b&gt;（选择一个查看其曲线）</translation>
+    </message>
+    <message>
+        <source> (merged)</source>
+        <translation>（已合并）</translation>
+    </message>
+    <message>
+        <source>text</source>
+        <translation>文本</translation>
+    </message>
+    <message>
+        <source>instructions</source>
+        <translation>指令</translation>
+    </message>
+    <message>
+        <source>mixed</source>
+        <translation>混合</translation>
+    </message>
+    <message>
+        <source>{0} tokens</source>
+        <translation>{0} 词元</translation>
+    </message>
+    <message>
+        <source>{0} characters</source>
+        <translation>{0} 字符</translation>
+    </message>
+    <message>
+        <source>created</source>
+        <translation>已创建</translation>
+    </message>
+    <message>
+        <source>running</source>
+        <translation>运行中</translation>
+    </message>
+    <message>
+        <source>cancelled</source>
+        <translation>已取消</translation>
+    </message>
+    <message>
+        <source>done</source>
+        <translation>已完成</translation>
+    </message>
+    <message>
+        <source>failed</source>
+        <translation>失败</translation>
+    </message>
+    <message>
+        <source>interrupted</source>
+        <translation>已中断</translation>
+    </message>
+    <message>
+        <source>Add training documents</source>
+        <translation>添加训练文档</translation>
+    </message>
+    <message>
+        <source>Documents and data (*.txt *.md *.pdf *.docx *.html *.htm *.jsonl *.json *.csv)</source>
+        <translation>文档和数据 (*.txt *.md *.pdf *.docx *.html *.htm *.jsonl *.json *.csv)</translation>
+    </message>
+    <message>
+        <source>Add a folder of documents</source>
+        <translation>添加文档文件夹</translation>
+    </message>
+    <message>
+        <source>&lt;p&gt;Reading {0} item(s)…&lt;/p&gt;</source>
+        <translation>&lt;p&gt;正在读取 {0} 项…&lt;/p&gt;</translation>
+    </message>
+    <message>
+        <source>Reading documents…</source>
+        <translation>正在读取文档…</translation>
+    </message>
+    <message>
+        <source> and {0} more</source>
+        <translation>，另有 {0} 项</translation>
+    </message>
+    <message>
+        <source>&lt;h3&gt;Preview: {0}{1}&lt;/h3&gt;</source>
+        <translation>&lt;h3&gt;预览：{0}{1}&lt;/h3&gt;</translation>
+    </message>
+    <message>
+        <source>plain text</source>
+        <translation>纯文本</translation>
+    </message>
+    <message>
+        <source>not counted</source>
+        <translation>未统计</translation>
+    </message>
+    <message>
+        <source>Files read</source>
+        <translation>已读取文件</translation>
+    </message>
+    <message>
+        <source>Characters</source>
+        <translation>字符数</translation>
+    </message>
+    <message>
+        <source>Tokens</source>
+        <translation>词元数</translation>
+    </message>
+    <message>
+        <source>Languages</source>
+        <translation>语言</translation>
+    </message>
+    <message>
+        <source>Encodings</source>
+        <translation>编码</translation>
+    </message>
+    <message>
+        <source>Passages (train / validation)</source>
+        <translation>段落（训练 / 验证）</translation>
+    </message>
+    <message>
+        <source>Conversations (train / validation)</source>
+        <translation>对话（训练 / 验证）</translation>
+    </message>
+    <message>
+        <source>Duplicates dropped</source>
+        <translation>已去除的重复项</translation>
+    </message>
+    <message>
+        <source>&lt;p&gt;&lt;b&gt;Skipped {0} file(s):&lt;/b&gt;&lt;/p&gt;</source>
+        <translation>&lt;p&gt;&lt;b&gt;跳过了 {0} 个文件：&lt;/b&gt;&lt;/p&gt;</translation>
+    </message>
+    <message>
+        <source>&lt;p&gt;{0} record(s) left out, e.g. {1}&lt;/p&gt;</source>
+        <translation>&lt;p&gt;省略了 {0} 条记录，例如 {1}&lt;/p&gt;</translation>
+    </message>
+    <message>
+        <source>Drop or choose documents first.</source>
+        <translation>请先拖入或选择文档。</translation>
+    </message>
+    <message>
+        <source>Adding the corpus…</source>
+        <translation>正在添加语料…</translation>
+    </message>
+    <message>
+        <source>Added the corpus {0}.</source>
+        <translation>已添加语料 {0}。</translation>
+    </message>
+    <message>
+        <source>Remove corpus</source>
+        <translation>移除语料</translation>
+    </message>
+    <message>
+        <source>Remove the corpus &apos;{0}&apos;? Runs made from it keep their own token data.</source>
+        <translation>要移除语料“{0}”吗？由它训练的运行会保留各自的词元数据。</translation>
+    </message>
+    <message>
+        <source>The learning rate must be a number, such as 2e-4.</source>
+        <translation>学习率必须是数字，例如 2e-4。</translation>
+    </message>
+    <message>
+        <source>Estimating memory…</source>
+        <translation>正在估算内存…</translation>
+    </message>
+    <message>
+        <source>GPU memory</source>
+        <translation>显存</translation>
+    </message>
+    <message>
+        <source>memory</source>
+        <translation>内存</translation>
+    </message>
+    <message>
+        <source>Memory: about {0} of {1} needed, {2} free — fits.</source>
+        <translation>内存：约需 {0} {1}，可用 {2} — 够用。</translation>
+    </message>
+    <message>
+        <source>Applied the suggested settings.</source>
+        <translation>已应用建议的设置。</translation>
+    </message>
+    <message>
+        <source>A job is running; cancel it or wait for it to finish.</source>
+        <translation>有任务正在运行；请取消它或等待完成。</translation>
+    </message>
+    <message>
+        <source>Preparing the job…</source>
+        <translation>正在准备任务…</translation>
+    </message>
+    <message>
+        <source>The job would not fit in memory; see the suggestion.</source>
+        <translation>该任务内存不足；请查看建议。</translation>
+    </message>
+    <message>
+        <source>Training {0}…</source>
+        <translation>正在训练 {0}…</translation>
+    </message>
+    <message>
+        <source>Re-attached to the running job {0}.</source>
+        <translation>已重新连接到正在运行的任务 {0}。</translation>
+    </message>
+    <message>
+        <source>Stopping after the current step (a checkpoint is kept)…</source>
+        <translation>将在当前步完成后停止（保留检查点）…</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;{0}&lt;/b&gt; — running</source>
+        <translation>&lt;b&gt;{0}&lt;/b&gt; — 运行中</translation>
+    </message>
+    <message>
+        <source>Starting the training process…</source>
+        <translation>正在启动训练进程…</translation>
+    </message>
+    <message>
+        <source>step %v of %m</source>
+        <translation>第 %v 步，共 %m 步</translation>
+    </message>
+    <message>
+        <source>{0} steps on {1}; about {2} of memory.</source>
+        <translation>{0} 步，在 {1} 上；约需 {2} 内存。</translation>
+    </message>
+    <message>
+        <source>loss {0:.4f}</source>
+        <translation>损失 {0:.4f}</translation>
+    </message>
+    <message>
+        <source>eval {0:.4f}</source>
+        <translation>评估 {0:.4f}</translation>
+    </message>
+    <message>
+        <source>{0:,.0f} tokens/s</source>
+        <translation>{0:,.0f} 词元/秒</translation>
+    </message>
+    <message>
+        <source>ETA {0}</source>
+        <translation>预计剩余 {0}</translation>
+    </message>
+    <message>
+        <source>memory {0}</source>
+        <translation>内存 {0}</translation>
+    </message>
+    <message>
+        <source>eval loss</source>
+        <translation>评估损失</translation>
+    </message>
+    <message>
+        <source>, resuming after step {0}</source>
+        <translation>，从第 {0} 步之后继续</translation>
+    </message>
+    <message>
+        <source>Started: {0} steps over {1} examples on {2}{3}.</source>
+        <translation>已开始：{0} 步，{1} 个样本，在 {2} 上{3}。</translation>
+    </message>
+    <message>
+        <source>The data has no validation split, so there is no eval loss.</source>
+        <translation>数据没有验证集，因此没有评估损失。</translation>
+    </message>
+    <message>
+        <source>step {0}/{1}  loss {2:.4f}  lr {3:.2e}</source>
+        <translation>第 {0}/{1} 步  损失 {2:.4f}  学习率 {3:.2e}</translation>
+    </message>
+    <message>
+        <source>{0} tokens/s</source>
+        <translation>{0} 词元/秒</translation>
+    </message>
+    <message>
+        <source>step {0}  eval loss {1:.4f}</source>
+        <translation>第 {0} 步  评估损失 {1:.4f}</translation>
+    </message>
+    <message>
+        <source>Checkpoint saved at step {0}.</source>
+        <translation>已在第 {0} 步保存检查点。</translation>
+    </message>
+    <message>
+        <source>Done: the adapter {0} is in the library.</source>
+        <translation>完成：适配器 {0} 已在模型库中。</translation>
+    </message>
+    <message>
+        <source>Cancelled after step {0}; Resume continues from there.</source>
+        <translation>已在第 {0} 步后取消；“继续”会从那里接着训练。</translation>
+    </message>
+    <message>
+        <source>Error: {0}</source>
+        <translation>错误：{0}</translation>
+    </message>
+    <message>
+        <source>Training finished: the adapter {0} is in the library.</source>
+        <translation>训练完成：适配器 {0} 已在模型库中。</translation>
+    </message>
+    <message>
+        <source>Cancelled; Resume continues from the last checkpoint.</source>
+        <translation>已取消；“继续”会从上一个检查点接着训练。</translation>
+    </message>
+    <message>
+        <source>Training cancelled; a checkpoint was kept.</source>
+        <translation>训练已取消；检查点已保留。</translation>
+    </message>
+    <message>
+        <source>Stopped: {0}</source>
+        <translation>已停止：{0}</translation>
+    </message>
+    <message>
+        <source>The training job stopped.</source>
+        <translation>训练任务已停止。</translation>
+    </message>
+    <message>
+        <source>Add a Chinese text corpus first: drop documents on the left.</source>
+        <translation>请先添加中文文本语料：把文档拖到左侧。</translation>
+    </message>
+    <message>
+        <source>Step 1 is filled in: check the settings and press Start.</source>
+        <translation>第 1 步已填好：检查设置后按“开始”。</translation>
+    </message>
+    <message>
+        <source>Merge the pre-trained adapter first (step 2).</source>
+        <translation>请先合并预训练适配器（第 2 步）。</translation>
+    </message>
+    <message>
+        <source>Add instruction data first: drop a JSONL file or use Edit instructions…</source>
+        <translation>请先添加指令数据：拖入 JSONL 文件或使用“编辑指令…”</translation>
+    </message>
+    <message>
+        <source>Step 3 is filled in: check the settings and press Start.</source>
+        <translation>第 3 步已填好：检查设置后按“开始”。</translation>
+    </message>
+    <message>
+        <source>Merging {0} into {1}…</source>
+        <translation>正在把 {0} 合并为 {1}…</translation>
+    </message>
+    <message>
+        <source>Created the model {0}.</source>
+        <translation>已创建模型 {0}。</translation>
+    </message>
+</context>
+<context>
+    <name>_Chart</name>
+    <message>
+        <source>No data yet</source>
+        <translation>暂无数据</translation>
+    </message>
+</context>
+<context>
+    <name>app</name>
+    <message>
+        <source>Something went wrong: {0}
+
+Details are in {1}.</source>
+        <translation>出错了：{0}
+
+详细信息见 {1}。</translation>
+    </message>
+</context>
+<context>
+    <name>tasks</name>
+    <message>
+        <source>Unexpected error: {0}. Details are in {1}.</source>
+        <translation>意外错误：{0}。详细信息见 {1}。</translation>
+    </message>
+</context>
+<context>
+    <name>train_process</name>
+    <message>
+        <source>The training process could not be started ({0}).</source>
+        <translation>无法启动训练进程（{0}）。</translation>
+    </message>
+    <message>
+        <source>The training process ended unexpectedly (exit code {0}); Resume continues from the last checkpoint.</source>
+        <translation>训练进程意外结束（退出码 {0}）；“继续”会从上一个检查点接着训练。</translation>
+    </message>
+    <message>
+        <source>The training process ended unexpectedly; Resume continues from the last checkpoint.</source>
+        <translation>训练进程意外结束；“继续”会从上一个检查点接着训练。</translation>
+    </message>
+</context>
+<context>
+    <name>train_view</name>
+    <message>
+        <source>An adapter named &apos;{0}&apos; already exists; choose another name.</source>
+        <translation>已有名为“{0}”的适配器；请换一个名称。</translation>
+    </message>
+</context>
+</TS>

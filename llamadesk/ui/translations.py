@@ -1,0 +1,106 @@
+"""The interface language. Only the .ts catalogue is kept in git (a reviewable text file); the binary
+.qm that Qt loads is compiled from it with PySide6's lrelease on first use and cached by content, so a
+source checkout and an installed wheel behave the same and a stale .qm is never shown."""
+
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QCoreApplication, QLibraryInfo, QLocale, QTranslator
+
+from llamadesk.core.paths import data_home
+
+log = logging.getLogger("llamadesk.ui")
+
+CATALOGUES = Path(__file__).resolve().parent.parent / "resources" / "translations"
+ENGLISH = "en"
+
+# Kept so they stay alive (Qt does not own them) and so a second call replaces rather than stacks them.
+_installed: list[QTranslator] = []
+
+
+def available_languages() -> list[str]:
+    """The source language plus every shipped catalogue, e.g. ["en", "zh_CN"]."""
+    return [ENGLISH] + sorted(p.stem.removeprefix("llamadesk_") for p in CATALOGUES.glob("llamadesk_*.ts"))
+
+
+def choose_language(requested: str | None = None) -> str:
+    """LLAMADESK_LANG (or `requested`) wins over the system locale; a language without a catalogue,
+    or a region without its own (zh_SG), falls back to the same language, then to English."""
+    wanted = requested or os.environ.get("LLAMADESK_LANG") or QLocale.system().name()
+    wanted = wanted.split(".")[0].replace("-", "_")
+    known = available_languages()
+    if wanted in known:
+        return wanted
+    language = wanted.split("_")[0].lower()
+    return next((name for name in known if name.split("_")[0].lower() == language), ENGLISH)
+
+
+def _lrelease() -> list[str] | None:
+    """The lrelease shipped inside the PySide6 wheel, else the pyside6-lrelease wrapper."""
+    import PySide6
+
+    for name in ("lrelease", "lrelease.exe"):
+        binary = Path(PySide6.__file__).parent / name
+        if binary.is_file():
+            return [str(binary)]
+    beside_python = Path(sys.executable).parent / "pyside6-lrelease"
+    wrapper = shutil.which("pyside6-lrelease") or (str(beside_python) if beside_python.exists() else None)
+    return [wrapper] if wrapper else None
+
+
+def compiled_catalogue(language: str) -> Path | None:
+    """The .qm for `language`: one shipped beside the .ts, else compiled into the data folder's cache
+    under a name that carries the .ts's hash. None (and a log line) if it cannot be had."""
+    source = CATALOGUES / f"llamadesk_{language}.ts"
+    if not source.is_file():
+        return None
+    shipped = source.with_suffix(".qm")
+    if shipped.is_file() and shipped.stat().st_mtime >= source.stat().st_mtime:
+        return shipped
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    target = data_home() / "cache" / "translations" / f"llamadesk_{language}-{digest}.qm"
+    if target.is_file():
+        return target
+    tool = _lrelease()
+    if tool is None:
+        log.warning("no lrelease found; the interface stays in English")
+        return None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".partial.qm")
+    try:
+        subprocess.run(
+            [*tool, "-silent", str(source), "-qm", str(partial)], check=True, capture_output=True, timeout=60
+        )
+        os.replace(partial, target)
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.warning("could not compile %s: %s; the interface stays in English", source.name, exc)
+        partial.unlink(missing_ok=True)
+        return None
+    return target
+
+
+def install_translator(app: QCoreApplication, language: str | None = None) -> str:
+    """Install LlamaDesk's catalogue and Qt's own (standard buttons such as Yes/No) for the chosen
+    language, replacing any installed before; returns the language in effect."""
+    for translator in _installed:
+        app.removeTranslator(translator)
+    _installed.clear()
+    chosen = choose_language(language)
+    if chosen == ENGLISH:
+        return ENGLISH
+    catalogue = compiled_catalogue(chosen)
+    ours = QTranslator(app)
+    if catalogue is None or not ours.load(str(catalogue)):
+        return ENGLISH
+    qt_base = QTranslator(app)
+    if qt_base.load(f"qtbase_{chosen}", QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)):
+        app.installTranslator(qt_base)
+        _installed.append(qt_base)
+    app.installTranslator(ours)
+    _installed.append(ours)
+    return chosen
