@@ -1764,11 +1764,11 @@ instructions: .jsonl .json .csv</source>
     </message>
     <message>
         <source>Resume</source>
-        <translation>从上一个检查点继续所选运行</translation>
+        <translation>继续</translation>
     </message>
     <message>
         <source>Continue the selected run from its last checkpoint</source>
-        <translation>继续</translation>
+        <translation>从上一个检查点继续所选运行</translation>
     </message>
     <message>
         <source>2 × rank</source>
