@@ -6,6 +6,7 @@ import ast
 import re
 import shutil
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -14,7 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 UI_DIR = ROOT / "llamadesk" / "ui"
 TS_FILE = ROOT / "llamadesk" / "resources" / "translations" / "llamadesk_zh_CN.ts"
-LUPDATE = ROOT / ".venv" / "bin" / "pyside6-lupdate"
+# Installed with PySide6 beside the interpreter running the tests (CI's venv as well as ours).
+LUPDATE = Path(sys.executable).parent / "pyside6-lupdate"
 
 # Methods whose positional string arguments are shown to the user.
 TEXT_METHODS = {
