@@ -106,3 +106,26 @@ def test_stop_puts_nothing_to_a_vote(qtbot, view, tiny_model_dir, lora_dir):
         view.task_bar.cancel()
     qtbot.waitUntil(lambda: not view.task_bar.is_busy())
     assert view._round is None and not view.a_button.isEnabled()
+
+
+def test_chat_ratings_appear_per_variant(qtbot):
+    from llamadesk.core.history import ChatHistory
+    from llamadesk.ui.ab_view import ABView
+
+    with ChatHistory() as history:
+        conversation = history.create(title="t", model_id="tiny")
+        for adapter, thumb, stars in ((None, 1, 4), ("zh", -1, 2), ("zh", 1, None)):
+            history.add_message(conversation.id, "user", "Hi")
+            reply = history.add_message(
+                conversation.id, "assistant", "Hello", model_id="tiny", adapter_id=adapter
+            )
+            history.rate(reply.id, thumb=thumb, stars=stars)
+    view = ABView()
+    qtbot.addWidget(view)
+    view.refresh_ratings()
+    rows = [
+        [view.ratings_table.item(r, c).text() for c in range(view.ratings_table.columnCount())]
+        for r in range(view.ratings_table.rowCount())
+    ]
+    assert rows == [["tiny", "1", "1", "0", "4.0"], ["tiny+zh", "2", "1", "1", "2.0"]]
+    view.shutdown()

@@ -12,6 +12,7 @@ import secrets
 from contextlib import closing
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -37,6 +38,7 @@ from llamadesk.core.errors import LlamaDeskError
 from llamadesk.core.evaluation import results
 from llamadesk.core.evaluation.report import Variant
 from llamadesk.core.generation import GenerationSettings
+from llamadesk.core.history import ChatHistory
 from llamadesk.core.progress import Progress
 from llamadesk.ui.dialogs import show_error
 from llamadesk.ui.task_bar import TaskBar
@@ -159,6 +161,23 @@ class ABView(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
 
+        self.ratings_table = QTableWidget(0, 5)
+        self.ratings_table.setAccessibleName(self.tr("Ratings from chat"))
+        self.ratings_table.setHorizontalHeaderLabels(
+            [
+                self.tr("Variant"),
+                self.tr("Rated replies"),
+                self.tr("Thumbs up"),
+                self.tr("Thumbs down"),
+                self.tr("Mean stars"),
+            ]
+        )
+        self.ratings_table.verticalHeader().hide()
+        self.ratings_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        header = self.ratings_table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+
         self.task_bar = TaskBar()
         self.task_bar.busy_changed.connect(self._on_busy_changed)
         self.task_bar.cancelled.connect(
@@ -192,6 +211,10 @@ class ABView(QWidget):
         right_layout.addWidget(self.reveal_label)
         right_layout.addWidget(QLabel(self.tr("<b>Win rates</b> (every blind vote so far)")))
         right_layout.addWidget(self.win_table, 2)
+        right_layout.addWidget(
+            QLabel(self.tr("<b>Ratings from chat</b> (thumbs and stars given to replies)"))
+        )
+        right_layout.addWidget(self.ratings_table, 1)
 
         splitter = QSplitter()
         splitter.addWidget(left)
@@ -212,7 +235,7 @@ class ABView(QWidget):
     # -- choices ------------------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Reload the models, their adapters and the win-rate table (the library may have changed)."""
+        """Reload the models, their adapters and the score tables (the library may have changed)."""
         self._engine_stale = True
         current = self.model_combo.currentData()
         self.model_combo.blockSignals(True)
@@ -224,6 +247,12 @@ class ABView(QWidget):
         self.model_combo.blockSignals(False)
         self._on_model_changed()
         self.refresh_win_rates()
+        self.refresh_ratings()
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt override)
+        # Ratings are given in the Chat panel; show the latest whenever this tab comes up.
+        self.refresh_ratings()
+        super().showEvent(event)
 
     def _on_model_changed(self) -> None:
         model_id = self.model_combo.currentData()
@@ -349,6 +378,26 @@ class ABView(QWidget):
                 if column >= 2:
                     item.setTextAlignment(_RIGHT)
                 self.win_table.setItem(row, column, item)
+
+    def refresh_ratings(self) -> None:
+        """Human ratings given in the Chat panel, per variant, beside the blind votes."""
+        with ChatHistory() as history:
+            summary = history.ratings_summary()
+        self.ratings_table.setRowCount(len(summary))
+        for row, entry in enumerate(summary):
+            stars = f"{entry['mean_stars']:.1f}" if entry["mean_stars"] is not None else "—"
+            cells = [
+                Variant(entry["model_id"], entry["adapter_id"]).label,
+                str(entry["rated"]),
+                str(entry["up"]),
+                str(entry["down"]),
+                stars,
+            ]
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if column >= 1:
+                    item.setTextAlignment(_RIGHT)
+                self.ratings_table.setItem(row, column, item)
 
     def _on_busy_changed(self, busy: bool) -> None:
         self.generate_button.setEnabled(not busy and self.first_combo.count() >= 2)

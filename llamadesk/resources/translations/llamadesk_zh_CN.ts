@@ -120,6 +120,30 @@
         <translation>变体 2 胜率</translation>
     </message>
     <message>
+        <source>Ratings from chat</source>
+        <translation>对话中的评分</translation>
+    </message>
+    <message>
+        <source>Variant</source>
+        <translation>变体</translation>
+    </message>
+    <message>
+        <source>Rated replies</source>
+        <translation>已评分回复</translation>
+    </message>
+    <message>
+        <source>Thumbs up</source>
+        <translation>赞</translation>
+    </message>
+    <message>
+        <source>Thumbs down</source>
+        <translation>踩</translation>
+    </message>
+    <message>
+        <source>Mean stars</source>
+        <translation>平均星级</translation>
+    </message>
+    <message>
         <source>Stopped; nothing was put to a vote.</source>
         <translation>已停止；没有进行投票。</translation>
     </message>
@@ -138,6 +162,10 @@
     <message>
         <source>&lt;b&gt;Win rates&lt;/b&gt; (every blind vote so far)</source>
         <translation>&lt;b&gt;胜率&lt;/b&gt;（迄今所有盲测投票）</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;Ratings from chat&lt;/b&gt; (thumbs and stars given to replies)</source>
+        <translation>&lt;b&gt;对话中的评分&lt;/b&gt;（对回复的赞、踩和星级）</translation>
     </message>
     <message>
         <source>{0} (base)</source>
