@@ -2,10 +2,14 @@
 
 Every module in this package that defines `register(subparsers)` contributes subcommands, so a
 new verb is one new module. Handlers return an exit code; a LlamaDeskError becomes one sentence on
-stderr and exit code 2, never a traceback."""
+stderr and exit code 2, never a traceback.
+
+`--self-test` runs the packaged app's end-to-end check headless (see core.selftest): exit 0 and a
+JSON report on success, exit 1 and one line naming the failed step otherwise."""
 
 import argparse
 import importlib
+import json
 import logging
 import pkgutil
 import sys
@@ -15,18 +19,27 @@ from llamadesk.core.errors import LlamaDeskError
 
 log = logging.getLogger("llamadesk")
 
+# The subcommand modules, for a frozen build whose importer cannot list its own modules: there
+# pkgutil finds nothing, and this list (kept equal to what pkgutil finds by a test) stands in.
+FROZEN_COMMANDS = ("adapters", "chat", "corpus", "eval", "models", "runs", "train")
+
+
+def command_modules() -> list[str]:
+    found = sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    return found or list(FROZEN_COMMANDS)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="llamadesk", description="Run, customise and evaluate Llama models on your own machine."
     )
     parser.add_argument("--version", action="version", version=f"LlamaDesk {llamadesk.__version__}")
+    parser.add_argument(
+        "--self-test", action="store_true", help="check that models, generation and adapters work, then exit"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        module.register(subparsers)
+    for name in command_modules():
+        importlib.import_module(f"{__name__}.{name}").register(subparsers)
     return parser
 
 
@@ -37,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_app()
     args = build_parser().parse_args(argv)
+    if args.self_test:
+        return _self_test()
     if not getattr(args, "handler", None):
         build_parser().print_help()
         return 2
@@ -55,3 +70,17 @@ def main(argv: list[str] | None = None) -> int:
         log.exception("unexpected error in `llamadesk %s`", " ".join(argv))
         print(f"llamadesk: unexpected error; the details are in {log_file}", file=sys.stderr)
         return 1
+
+
+def _self_test() -> int:
+    from llamadesk.core.logs import setup_logging
+    from llamadesk.core.selftest import run_self_test
+
+    setup_logging()
+    try:
+        report = run_self_test()
+    except LlamaDeskError as exc:
+        print(f"llamadesk: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(report, ensure_ascii=False))
+    return 0
