@@ -3,17 +3,22 @@
 import logging
 import sys
 import traceback
+from pathlib import Path
 from types import TracebackType
 
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from llamadesk import __version__
 from llamadesk.core.logs import setup_logging
 from llamadesk.core.paths import APP_NAME
+from llamadesk.ui.single_instance import SingleInstance, notify_running
 from llamadesk.ui.translations import install_translator
 
 log = logging.getLogger("llamadesk.ui")
+
+ICON = Path(__file__).resolve().parent.parent / "resources" / "icons" / "llamadesk.svg"
 
 
 def _install_excepthook() -> None:
@@ -42,18 +47,35 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     app.setApplicationDisplayName(APP_NAME)
     app.setApplicationVersion(__version__)
     app.setOrganizationName(APP_NAME)
+    app.setWindowIcon(QIcon(str(ICON)))
+    # Matches packaging/linux/llamadesk.desktop, so docks group the window under its launcher.
+    app.setDesktopFileName("llamadesk")
     # Before any widget exists: texts are translated when widgets are built.
     language = install_translator(app)
     log.info("interface language: %s", language)
     return app
 
 
+def bring_to_front(window: QWidget) -> None:
+    window.setWindowState(window.windowState() & ~Qt.WindowState.WindowMinimized)
+    window.show()
+    window.raise_()
+    window.activateWindow()
+
+
 def run_app(argv: list[str] | None = None) -> int:
     app = create_application(argv)
+    if notify_running():
+        log.info("LlamaDesk is already open on this data folder; brought its window to the front")
+        return 0
+    instance = SingleInstance(parent=app)
+    if not instance.listen():
+        log.warning("single-instance guard unavailable; a second launch will open a second window")
     _install_excepthook()
     from llamadesk.ui.main_window import MainWindow
 
     window = MainWindow()
+    instance.activation_requested.connect(lambda: bring_to_front(window))
     window.show()
     # After the first paint, so the window is on screen before any heavy work is queued.
     QTimer.singleShot(0, window.import_starter_if_needed)
