@@ -9,8 +9,8 @@
      of the merged model alone and with the SFT adapter; an answer counts as correct when it
      contains one of the pair's `check` strings
 
-    .venv/bin/python bench/pipeline_demo.py [--home /tmp/pipeline-home] [--pt-steps 60]
-                                            [--sft-epochs 10] [--out bench/pipeline_results.json]
+    .venv/bin/python bench/pipeline_demo.py [--home /tmp/pipeline-home] [--pt-steps 80]
+                                            [--sft-epochs 15] [--out bench/pipeline_results.json]
 
 Everything happens in --home (a LLAMADESK_HOME of its own, never the user's library). A stage
 whose result is already in that home is skipped, so an interrupted demo continues where it
@@ -40,9 +40,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fresh", action="store_true", help="delete --home first")
     p.add_argument("--pt-kb", type=int, default=300, help="KB of Chinese text to pre-train on")
     p.add_argument("--heldout-kb", type=int, default=20, help="KB of other Chinese text for perplexity")
-    p.add_argument("--pt-steps", type=int, default=60, help="PT optimizer steps (1 × 256 × 4 tokens each)")
-    p.add_argument("--sft-epochs", type=float, default=10)
-    p.add_argument("--sft-lr", type=float, default=3e-4)
+    p.add_argument("--pt-steps", type=int, default=80, help="PT optimizer steps (1 × 256 × 4 tokens each)")
+    p.add_argument("--sft-epochs", type=float, default=15)
+    p.add_argument("--sft-lr", type=float, default=4e-4)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--max-new-tokens", type=int, default=48)
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "pipeline_results.json")
