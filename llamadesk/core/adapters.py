@@ -6,7 +6,6 @@ elsewhere are checked against the base from file headers alone (names and shapes
 different model is refused with a sentence naming both models instead of a crash or garbage output."""
 
 import datetime as dt
-import errno
 import json
 import re
 import shutil
@@ -16,13 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llamadesk.core import library, paths
-from llamadesk.core.atomic import clean_stale_staging, remove_folder, staged_folder, write_json
+from llamadesk.core.atomic import clean_stale_staging, registering, remove_folder, write_json
 from llamadesk.core.errors import (
     AlreadyExistsError,
     IncompatibleAdapterError,
     LlamaDeskError,
     NotFoundError,
-    ResourceError,
 )
 from llamadesk.core.formats import hf
 from llamadesk.core.progress import Progress
@@ -390,33 +388,27 @@ def register_adapter(
     target = root / adapter_id
     if target.exists():
         raise AlreadyExistsError(f"An adapter named '{adapter_id}' already exists; choose another name.")
-    try:
-        with staged_folder(target) as staging:
-            build(staging, progress.sub(0.0, 0.9))
-            settings = check_adapter_folder_against_base(staging, base)
-            full = (
-                {"data_summary": None, "hyperparameters": None, "scores": {}}
-                | manifest
-                | settings
-                | {
-                    "id": adapter_id,
-                    "base_id": base.id,
-                    "base_sha256": base.manifest.get("sha256"),
-                    "base_config": base_config_summary(base.config),
-                    "created": _now(),
-                }
-            )
-            write_json(staging / MANIFEST, full)
-            progress(1.0, "Adapter registered")
-    except OSError as exc:
-        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):  # another import took the name meanwhile
-            raise AlreadyExistsError(
-                f"An adapter named '{adapter_id}' already exists; choose another name."
-            ) from exc
-        where = f" ({exc.filename})" if exc.filename else ""
-        raise ResourceError(
-            f"Saving the adapter failed: {exc.strerror or exc}{where}. The library is unchanged."
-        ) from exc
+    with registering(
+        target,
+        taken=f"An adapter named '{adapter_id}' already exists; choose another name.",
+        failed="Saving the adapter failed: {reason}. The library is unchanged.",
+    ) as staging:
+        build(staging, progress.sub(0.0, 0.9))
+        settings = check_adapter_folder_against_base(staging, base)
+        full = (
+            {"data_summary": None, "hyperparameters": None, "scores": {}}
+            | manifest
+            | settings
+            | {
+                "id": adapter_id,
+                "base_id": base.id,
+                "base_sha256": base.manifest.get("sha256"),
+                "base_config": base_config_summary(base.config),
+                "created": _now(),
+            }
+        )
+        write_json(staging / MANIFEST, full)
+        progress(1.0, "Adapter registered")
     return get_adapter(adapter_id)
 
 

@@ -4,6 +4,7 @@ Folders are built in a hidden staging folder beside the target and renamed into 
 files are written to a temp file, fsynced and renamed."""
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -11,6 +12,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from llamadesk.core.errors import AlreadyExistsError, ResourceError
 
 STAGING_PREFIX = ".staging-"
 
@@ -48,6 +51,21 @@ def staged_folder(target: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+@contextlib.contextmanager
+def registering(target: Path, *, taken: str, failed: str) -> Iterator[Path]:
+    """`staged_folder` for an entry of a library (models, adapters, corpora), with the ways the
+    write can fail turned into one sentence for the user: `taken` when another process registered
+    the same name meanwhile, else `failed` with `{reason}` filled in by the OS's own words."""
+    try:
+        with staged_folder(target) as staging:
+            yield staging
+    except OSError as exc:
+        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+            raise AlreadyExistsError(taken) from exc
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise ResourceError(failed.format(reason=f"{exc.strerror or exc}{where}")) from exc
 
 
 def remove_folder(target: Path) -> None:

@@ -5,7 +5,6 @@ A folder without its manifest is not in the library, and a folder only appears o
 was. A model "referenced in place" has only the manifest here, pointing at the user's folder."""
 
 import datetime as dt
-import errno
 import json
 import re
 from collections.abc import Callable
@@ -13,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llamadesk.core import paths
-from llamadesk.core.atomic import clean_stale_staging, remove_folder, staged_folder, write_json
-from llamadesk.core.errors import AlreadyExistsError, InvalidModelError, NotFoundError, ResourceError
+from llamadesk.core.atomic import clean_stale_staging, registering, remove_folder, write_json
+from llamadesk.core.errors import AlreadyExistsError, InvalidModelError, NotFoundError
 from llamadesk.core.formats import hf
 from llamadesk.core.formats.gguf import convert_gguf, is_gguf
 from llamadesk.core.params import ParamBreakdown, breakdown_from_config, count_from_shapes
@@ -125,24 +124,18 @@ def register_model_folder(
     if target.exists():
         raise AlreadyExistsError(f"A model named '{model_id}' already exists; choose another name.")
     in_place = bool(manifest.get("in_place"))
-    try:
-        with staged_folder(target) as staging:
-            weights = Path(manifest["path"]) if in_place else staging
-            build(staging, progress.sub(0.0, 0.7))
-            hf.validate_hf_folder(weights)
-            verified = _verify(weights, progress.sub(0.7, 0.9))
-            sha = hf.weights_sha256(weights, progress.sub(0.9, 1.0))
-            full = manifest | verified | {"id": model_id, "sha256": sha, "created": _now()}
-            write_json(staging / MANIFEST, full)
-    except OSError as exc:
-        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):  # another import took the name meanwhile
-            raise AlreadyExistsError(
-                f"A model named '{model_id}' already exists; choose another name."
-            ) from exc
-        where = f" ({exc.filename})" if exc.filename else ""
-        raise ResourceError(
-            f"The import failed: {exc.strerror or exc}{where}. The library is unchanged."
-        ) from exc
+    with registering(
+        target,
+        taken=f"A model named '{model_id}' already exists; choose another name.",
+        failed="The import failed: {reason}. The library is unchanged.",
+    ) as staging:
+        weights = Path(manifest["path"]) if in_place else staging
+        build(staging, progress.sub(0.0, 0.7))
+        hf.validate_hf_folder(weights)
+        verified = _verify(weights, progress.sub(0.7, 0.9))
+        sha = hf.weights_sha256(weights, progress.sub(0.9, 1.0))
+        full = manifest | verified | {"id": model_id, "sha256": sha, "created": _now()}
+        write_json(staging / MANIFEST, full)
     return get_model(model_id)
 
 

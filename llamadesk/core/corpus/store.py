@@ -6,7 +6,6 @@ file that later moves or changes does not change a corpus a run was made from. A
 in a staging folder and renamed into place, so it is listed only once complete."""
 
 import datetime as dt
-import errno
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -16,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from llamadesk.core import paths as data_paths
-from llamadesk.core.atomic import clean_stale_staging, remove_folder, staged_folder, write_json
+from llamadesk.core.atomic import clean_stale_staging, registering, remove_folder, write_json
 from llamadesk.core.corpus.instructions import Conversation
 from llamadesk.core.corpus.reading import OnError, ReadReport
 from llamadesk.core.corpus.scan import SPLITS, UNIT_KINDS, CorpusSummary, Scanner, Split, UnitKind, scan_units
-from llamadesk.core.errors import AlreadyExistsError, CorpusError, NotFoundError, ResourceError
+from llamadesk.core.errors import AlreadyExistsError, CorpusError, NotFoundError
 from llamadesk.core.progress import Progress
 
 MANIFEST = "manifest.json"
@@ -104,41 +103,33 @@ def add_corpus(
     scanner = Scanner(
         seed=seed, val_fraction=val_fraction, tokenizer=tokenizer, dedupe_paragraphs=dedupe_paragraphs
     )
-    try:
-        with staged_folder(target) as staging:
-            with ExitStack() as stack:
-                writers = {
-                    (kind, split): stack.enter_context(open(staging / file, "w", encoding="utf-8"))
-                    for kind, files in UNIT_FILES.items()
-                    for split, file in files.items()
-                }
-                for unit in scan_units(sources, scanner, report, on_error=on_error, progress=progress):
-                    line = json.dumps(unit.record(), ensure_ascii=False)
-                    writers[(unit.kind, unit.split)].write(line + "\n")
-            summary = scanner.finish(report)
-            for kind, ordinal in scanner.promoted.items():
-                _move_line(
-                    staging / UNIT_FILES[kind]["train"], staging / UNIT_FILES[kind]["validation"], ordinal
-                )
-            manifest = {
-                "format": FORMAT,
-                "id": corpus_id,
-                "name": name or corpus_id,
-                "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                "inputs": [str(p) for p in sources],
-                "split": {"seed": seed, "validation_fraction": val_fraction},
-                "files": UNIT_FILES,
-            } | summary.to_json()
-            write_json(staging / MANIFEST, manifest)
-    except OSError as exc:
-        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):  # another add took the id meanwhile
-            raise AlreadyExistsError(
-                f"A corpus named '{corpus_id}' already exists; choose another name."
-            ) from exc
-        where = f" ({exc.filename})" if exc.filename else ""
-        raise ResourceError(
-            f"Adding the corpus failed: {exc.strerror or exc}{where}. Nothing was stored."
-        ) from exc
+    with registering(
+        target,
+        taken=f"A corpus named '{corpus_id}' already exists; choose another name.",
+        failed="Adding the corpus failed: {reason}. Nothing was stored.",
+    ) as staging:
+        with ExitStack() as stack:
+            writers = {
+                (kind, split): stack.enter_context(open(staging / file, "w", encoding="utf-8"))
+                for kind, files in UNIT_FILES.items()
+                for split, file in files.items()
+            }
+            for unit in scan_units(sources, scanner, report, on_error=on_error, progress=progress):
+                line = json.dumps(unit.record(), ensure_ascii=False)
+                writers[(unit.kind, unit.split)].write(line + "\n")
+        summary = scanner.finish(report)
+        for kind, ordinal in scanner.promoted.items():
+            _move_line(staging / UNIT_FILES[kind]["train"], staging / UNIT_FILES[kind]["validation"], ordinal)
+        manifest = {
+            "format": FORMAT,
+            "id": corpus_id,
+            "name": name or corpus_id,
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "inputs": [str(p) for p in sources],
+            "split": {"seed": seed, "validation_fraction": val_fraction},
+            "files": UNIT_FILES,
+        } | summary.to_json()
+        write_json(staging / MANIFEST, manifest)
     return get_corpus(corpus_id)
 
 
