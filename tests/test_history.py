@@ -105,6 +105,17 @@ def test_list_search_rename_delete(store):
         store.add_message(second, "user", "hello?")
 
 
+def test_the_conversation_touched_last_is_first_even_when_the_clock_stands_still(store, monkeypatch):
+    monkeypatch.setattr(history_module, "_now", lambda: "2026-01-01T00:00:00.000+00:00")
+    first = _chat(store, "one", "1")
+    second = _chat(store, "two", "2")
+    assert [c.id for c in store.conversations()] == [second, first]
+    store.rename(first, "renamed")
+    assert [c.id for c in store.conversations()] == [first, second]
+    store.add_message(second, "user", "again")
+    assert [c.id for c in store.conversations()] == [second, first]
+
+
 def test_delete_from_truncates_for_edit_and_regenerate(store):
     conversation_id = _chat(store)
     follow_up = store.add_message(conversation_id, "user", "And Italy?")

@@ -234,7 +234,7 @@ class ChatHistory:
         model_id: str | None = None,
         adapter_id: str | None = None,
     ) -> Conversation:
-        now = _now()
+        now = self._activity_time()
         settings_json = json.dumps((settings or GenerationSettings()).to_json())
         cursor = self._db.execute(
             "INSERT INTO conversations"
@@ -285,7 +285,7 @@ class ChatHistory:
         self._require(conversation_id)
         self._db.execute(
             f"UPDATE conversations SET {columns}, updated = ? WHERE id = ?",
-            (*changes.values(), _now(), conversation_id),
+            (*changes.values(), self._activity_time(), conversation_id),
         )
         return self.get(conversation_id)
 
@@ -295,6 +295,18 @@ class ChatHistory:
     def delete(self, conversation_id: int) -> None:
         self._require(conversation_id)
         self._db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+
+    def _activity_time(self) -> str:
+        """Now, or just after the latest activity when the clock has not moved on since.
+
+        Millisecond timestamps tie on a fast machine, and "newest activity first" must still put
+        the conversation touched last at the top."""
+        now = _now()
+        latest = self._db.execute("SELECT MAX(updated) FROM conversations").fetchone()[0]
+        if latest is None or now > latest:
+            return now
+        later = dt.datetime.fromisoformat(latest) + dt.timedelta(milliseconds=1)
+        return later.isoformat(timespec="milliseconds")
 
     def _require(self, conversation_id: int) -> None:
         if (
@@ -327,7 +339,7 @@ class ChatHistory:
     ) -> Message:
         """Append and commit one message; a first user message also names an untitled conversation."""
         self._require(conversation_id)
-        now = _now()
+        now = self._activity_time()
         with self._transaction():
             cursor = self._db.execute(
                 "INSERT INTO messages (conversation_id, role, content, created, model_id, adapter_id,"
@@ -375,7 +387,8 @@ class ChatHistory:
                 (message.conversation_id, message_id),
             )
             self._db.execute(
-                "UPDATE conversations SET updated = ? WHERE id = ?", (_now(), message.conversation_id)
+                "UPDATE conversations SET updated = ? WHERE id = ?",
+                (self._activity_time(), message.conversation_id),
             )
 
     # -- ratings --------------------------------------------------------------------------------
