@@ -492,3 +492,71 @@ def test_an_adapter_trained_with_new_vocabulary_chats(engine, tmp_path):
     engine.set_adapter(None)
     assert _reply(engine, chinese, GREEDY) == base_reply
     assert torch_equal(_logits(engine, chinese), base_logits)
+
+
+def _conversation(engine: ChatEngine, turns: list[str], settings: GenerationSettings) -> list[dict]:
+    """Chat `turns`; every turn after the first reuses at least the whole previous prompt.
+
+    (A random model's replies need not re-tokenise to the tokens it produced, so reuse may end
+    inside the previous reply; a real model's usually reaches the new message.)"""
+    messages = [{"role": "system", "content": "Be brief."}]
+    previous_prompt = 0
+    for turn in turns:
+        messages.append({"role": "user", "content": turn})
+        messages.append({"role": "assistant", "content": _reply(engine, messages, settings)})
+        assert engine.last_stats.reused_tokens >= previous_prompt
+        previous_prompt = engine.last_stats.prompt_tokens
+    return messages
+
+
+def test_later_turns_reuse_the_conversation_cache_and_reply_exactly_as_without_it(engine):
+    settings = GenerationSettings(temperature=0.0, repetition_penalty=1.0, max_new_tokens=12)
+    messages = _conversation(engine, ["Hello", "And then?", "Why so?"], settings)
+    assert 0 < engine.last_stats.reused_tokens < engine.last_stats.prompt_tokens
+
+    engine._kept = None  # the same conversation without any cache to reuse
+    fresh = [messages[0]]
+    for user, assistant in zip(messages[1::2], messages[2::2], strict=True):
+        fresh.append(user)
+        assert _reply(engine, fresh, settings) == assistant["content"]
+        assert engine.last_stats.reused_tokens == 0
+        engine._kept = None
+        fresh.append(assistant)
+
+
+def test_an_edited_message_reuses_only_the_shared_start(engine):
+    first = [{"role": "user", "content": "Tell me about the mountains of the north"}]
+    edited = [{"role": "user", "content": "Tell me about the rivers of the south"}]
+    expected = _reply(engine, edited, GREEDY)
+    _reply(engine, first, GREEDY)
+    assert _reply(engine, edited, GREEDY) == expected
+    assert 0 < engine.last_stats.reused_tokens < engine.count_tokens(edited) - 3
+
+
+def test_a_stopped_reply_leaves_a_cache_the_next_turn_can_use(engine):
+    cancel = threading.Event()
+    settings = GenerationSettings(temperature=0.0, repetition_penalty=1.0, max_new_tokens=100)
+    with closing(engine.stream(HELLO, settings, cancel)) as stream:
+        partial = next(stream)
+        cancel.set()
+        list(stream)
+    follow_up = [*HELLO, {"role": "assistant", "content": partial}, {"role": "user", "content": "Go on"}]
+    reply = _reply(engine, follow_up, GREEDY)
+    assert engine.last_stats.reused_tokens > 0
+    engine._kept = None
+    assert _reply(engine, follow_up, GREEDY) == reply
+
+
+def test_switching_adapters_never_reuses_another_adapters_cache(engine, tiny_model_dir, tmp_path):
+    from llamadesk.core import adapters
+
+    adapters.import_adapter(_make_adapter(tiny_model_dir, tmp_path / "a", 1), "tiny", "a")
+    engine.load_adapters(["a"])
+    engine.set_adapter("a")
+    with_adapter = _reply(engine, HELLO, GREEDY)
+    engine.set_adapter(None)
+    base = _reply(engine, HELLO, GREEDY)
+    assert engine.last_stats.reused_tokens == 0 and base != with_adapter
+    engine.set_adapter("a")
+    assert _reply(engine, HELLO, GREEDY) == with_adapter
+    assert engine.last_stats.reused_tokens == 0

@@ -74,6 +74,13 @@ class _Vocabulary:
     logits_limit: int | None = None
 
 
+@dataclass(frozen=True)
+class _KeptCache:
+    key: tuple  # ChatEngine._cache_key() when it was filled
+    ids: list[int]  # the tokens it holds keys and values for
+    cache: Any  # a transformers DynamicCache
+
+
 @contextlib.contextmanager
 def _quiet_loading() -> Iterator[None]:
     """transformers draws a progress bar on stderr while loading; the CLI's output must stay clean."""
@@ -109,6 +116,7 @@ class ChatEngine:
         # Keyed by adapter id, None for the base; adapters without their own tokenizer use the base's.
         self._vocabularies: dict[str | None, _Vocabulary] = {}
         self._base_rows = 0  # rows of the base's token embeddings: the vocabulary it was made with
+        self._kept: _KeptCache | None = None  # the last reply's KV cache, for the next turn
         self._lock = threading.Lock()
 
     # -- loading ----------------------------------------------------------------------------------
@@ -176,7 +184,7 @@ class ChatEngine:
         self.model = self.tokenizer = self.entry = self.model_id = None
         self.active_adapter, self.loaded_adapters, self.last_stats = None, [], None
         self.device = self.dtype = self.template = ""
-        self._vocabularies, self._base_rows = {}, 0
+        self._vocabularies, self._base_rows, self._kept = {}, 0, None
         if had_model:
             gc.collect()
             import torch
@@ -401,7 +409,6 @@ class ChatEngine:
         self, messages: list[dict], settings: GenerationSettings, cancel: threading.Event
     ) -> Iterator[str]:
         import torch
-        from transformers import DynamicCache
 
         self.last_stats = None
         self._require_model()
@@ -419,43 +426,52 @@ class ChatEngine:
         shown = ""
         first_at = last_at = started
         finish = "length"
-        with torch.inference_mode(), self._adapter_context():
-            cache = DynamicCache(config=self.model.config)
-            context = torch.tensor([prompt], device=self.device)  # (1, seq): what the penalty looks at
-            step_input = context
-            for _ in range(max_new):
-                if cancel.is_set():
-                    finish = "stopped"
-                    break
-                logits = self.model(
-                    input_ids=step_input, cache=cache, use_cache=True, logits_to_keep=1
-                ).logits
-                scores = processors(context, logits[:, -1, : self._logits_limit].float())  # (1, vocab)
-                if settings.greedy:
-                    next_id = int(scores.argmax(dim=-1))
-                else:
-                    probs = torch.softmax(scores, dim=-1)
-                    next_id = int(torch.multinomial(probs, 1, generator=generator))
-                if cancel.is_set():  # Stop arrived during the forward pass: show nothing more
-                    finish = "stopped"
-                    break
-                last_at = time.perf_counter()
-                if not new:
-                    first_at = last_at
-                if next_id in self._stop_ids:
-                    finish = "eos"
-                    break
-                new.append(next_id)
-                step_input = torch.tensor([[next_id]], device=self.device)
-                context = torch.cat([context, step_input], dim=1)
+        cache, reused = self._take_cache(prompt)
+        fed = prompt[:reused]  # the tokens `cache` holds keys and values for
+        consistent = True  # false only while a forward pass may be half-way through the cache
+        try:
+            with torch.inference_mode(), self._adapter_context():
+                context = torch.tensor([prompt], device=self.device)  # (1, seq): what the penalty looks at
+                step_input = context[:, reused:]
+                for _ in range(max_new):
+                    if cancel.is_set():
+                        finish = "stopped"
+                        break
+                    consistent = False
+                    logits = self.model(
+                        input_ids=step_input, cache=cache, use_cache=True, logits_to_keep=1
+                    ).logits
+                    fed.extend(step_input[0].tolist())
+                    consistent = True
+                    scores = processors(context, logits[:, -1, : self._logits_limit].float())  # (1, vocab)
+                    if settings.greedy:
+                        next_id = int(scores.argmax(dim=-1))
+                    else:
+                        probs = torch.softmax(scores, dim=-1)
+                        next_id = int(torch.multinomial(probs, 1, generator=generator))
+                    if cancel.is_set():  # Stop arrived during the forward pass: show nothing more
+                        finish = "stopped"
+                        break
+                    last_at = time.perf_counter()
+                    if not new:
+                        first_at = last_at
+                    if next_id in self._stop_ids:
+                        finish = "eos"
+                        break
+                    new.append(next_id)
+                    step_input = torch.tensor([[next_id]], device=self.device)
+                    context = torch.cat([context, step_input], dim=1)
+                    text = self.tokenizer.decode(new, skip_special_tokens=True)
+                    # Hold back a half-decoded character (a multi-byte one split across tokens).
+                    if not text.endswith("\ufffd") and text.startswith(shown) and len(text) > len(shown):
+                        yield text[len(shown) :]
+                        shown = text
                 text = self.tokenizer.decode(new, skip_special_tokens=True)
-                # Hold back a half-decoded character (a multi-byte one split across tokens).
-                if not text.endswith("\ufffd") and text.startswith(shown) and len(text) > len(shown):
+                if finish != "stopped" and text.startswith(shown) and len(text) > len(shown):
                     yield text[len(shown) :]
-                    shown = text
-            text = self.tokenizer.decode(new, skip_special_tokens=True)
-            if finish != "stopped" and text.startswith(shown) and len(text) > len(shown):
-                yield text[len(shown) :]
+        finally:
+            if consistent:  # also when the reader closed the stream early: the cache matches `fed`
+                self._kept = _KeptCache(self._cache_key(), fed, cache)
 
         ended = time.perf_counter()
         decode_time = last_at - first_at
@@ -466,9 +482,40 @@ class ChatEngine:
             ttft_s=first_at - started,
             truncated_turns=dropped,
             prompt_tokens=len(prompt),
+            reused_tokens=reused,
             finish_reason=finish,
             seed=seed,
         )
+
+    def _cache_key(self) -> tuple:
+        """What the keys and values depend on besides the tokens: the weights in use."""
+        return (id(self.model), self.model_id, tuple(self.loaded_adapters), self.active_adapter)
+
+    def _take_cache(self, prompt: list[int]) -> tuple[Any, int]:
+        """The previous reply's KV cache cut back to what it shares with `prompt`, and that length.
+
+        The next turn of a conversation starts with the whole previous prompt and most of the
+        reply, so only the new message is encoded and the time to first token stays flat as the
+        conversation grows. Reusing by common prefix rather than by conversation also copes with
+        edits, regenerations and dropped turns: whatever differs is simply encoded again. At least
+        the last prompt token is always run, since its logits choose the first reply token."""
+        from transformers import DynamicCache
+
+        kept, self._kept = self._kept, None
+        if kept is not None and kept.key == self._cache_key():
+            shared = 0
+            for a, b in zip(kept.ids, prompt, strict=False):
+                if a != b:
+                    break
+                shared += 1
+            reused = min(shared, len(prompt) - 1)
+            if reused > 0:
+                try:
+                    kept.cache.crop(reused - len(kept.ids))
+                    return kept.cache, reused
+                except (RuntimeError, ValueError):  # a cache kind that cannot be cut back
+                    log.debug("KV cache not reusable; encoding the whole prompt", exc_info=True)
+        return DynamicCache(config=self.model.config), 0
 
     @staticmethod
     def _processors(settings: GenerationSettings) -> Any:

@@ -91,6 +91,7 @@ class GenerationStats:
     ttft_s: float  # time to first token: prompt processing plus one step
     truncated_turns: int = 0  # oldest messages left out so the prompt fits the context window
     prompt_tokens: int = 0
+    reused_tokens: int = 0  # prompt tokens whose keys and values came from the previous turn
     finish_reason: str = "eos"  # "eos" | "length" | "stopped"
     seed: int | None = None  # the seed actually used, so a sampled reply can be reproduced
 
