@@ -11,6 +11,8 @@ import pytest
 # Before anything imports llamadesk: a throwaway data home and an offscreen Qt.
 _SESSION_HOME = tempfile.mkdtemp(prefix="llamadesk-test-home-")
 os.environ["LLAMADESK_HOME"] = _SESSION_HOME
+# The app's preferences (QSettings) too: never the user's own file.
+os.environ["LLAMADESK_SETTINGS"] = os.path.join(_SESSION_HOME, "settings.ini")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from tests.tiny import make_tiny_model  # noqa: E402
@@ -49,6 +51,14 @@ def home(tmp_path, monkeypatch) -> Path:
     root.mkdir()
     monkeypatch.setenv("LLAMADESK_HOME", str(root))
     return root
+
+
+@pytest.fixture(autouse=True)
+def settings_file(tmp_path, monkeypatch) -> Path:
+    """Every test starts from default preferences, in a settings file of its own."""
+    path = tmp_path / "settings.ini"
+    monkeypatch.setenv("LLAMADESK_SETTINGS", str(path))
+    return path
 
 
 @pytest.fixture(autouse=True)

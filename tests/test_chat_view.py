@@ -14,6 +14,7 @@ from llamadesk.core.history import ChatHistory
 from llamadesk.ui.chat_view import ChatView
 from llamadesk.ui.markdown import MarkdownStream, insert_markdown, settled_length
 from llamadesk.ui.rating_bar import thumbs
+from llamadesk.ui.settings import AppSettings
 
 # The tiny random model never ends its reply early at these lengths, so every reply runs to the limit.
 SHORT = GenerationSettings(temperature=0.0, repetition_penalty=1.0, max_new_tokens=24)
@@ -27,6 +28,7 @@ def _open_view(qtbot, settings: GenerationSettings = SHORT, model: str = "tiny")
     view.show()
     qtbot.waitUntil(lambda: view.loaded_model() == model, timeout=60_000)
     view.set_settings(settings)
+    AppSettings().sampling = settings  # what a new chat starts with
     return view
 
 

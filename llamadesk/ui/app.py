@@ -1,6 +1,7 @@
 """Starting the GUI: the window shows first; torch and the models load afterwards, off the GUI thread."""
 
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -13,7 +14,9 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 from llamadesk import __version__
 from llamadesk.core.logs import setup_logging
 from llamadesk.core.paths import APP_NAME
+from llamadesk.ui.settings import AppSettings
 from llamadesk.ui.single_instance import SingleInstance, notify_running
+from llamadesk.ui.theme import apply_theme
 from llamadesk.ui.translations import install_translator
 
 log = logging.getLogger("llamadesk.ui")
@@ -50,10 +53,33 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     app.setWindowIcon(QIcon(str(ICON)))
     # Matches packaging/linux/llamadesk.desktop, so docks group the window under its launcher.
     app.setDesktopFileName("llamadesk")
-    # Before any widget exists: texts are translated when widgets are built.
-    language = install_translator(app)
+    settings = AppSettings()
+    _use_data_folder(settings.data_folder)
+    apply_theme(app, settings.theme)
+    # Before any widget exists: texts are translated when widgets are built. LLAMADESK_LANG, set
+    # for one launch, wins over the saved choice.
+    language = install_translator(app, os.environ.get("LLAMADESK_LANG") or settings.language or None)
     log.info("interface language: %s", language)
+    _apply_runtime_options(settings)
     return app
+
+
+def _use_data_folder(folder: str) -> None:
+    """The data folder chosen in Settings, unless LLAMADESK_HOME is set. It goes into the environment
+    before anything reads it, so core.paths and every child process (training runs) use it too."""
+    if folder and not os.environ.get("LLAMADESK_HOME"):
+        os.environ["LLAMADESK_HOME"] = folder
+        log.info("data folder from the settings: %s", folder)
+
+
+def _apply_runtime_options(settings: AppSettings) -> None:
+    """Device, dtype and threads, before any model loads. Only a changed choice is applied here:
+    that costs torch's import (about 1.5 s) before the window shows, and the defaults need nothing."""
+    from llamadesk.core import runtime
+
+    options = settings.runtime_options
+    if options != runtime.current():
+        runtime.configure(options)
 
 
 def bring_to_front(window: QWidget) -> None:
@@ -78,5 +104,5 @@ def run_app(argv: list[str] | None = None) -> int:
     instance.activation_requested.connect(lambda: bring_to_front(window))
     window.show()
     # After the first paint, so the window is on screen before any heavy work is queued.
-    QTimer.singleShot(0, window.import_starter_if_needed)
+    QTimer.singleShot(0, window.start)
     return app.exec()

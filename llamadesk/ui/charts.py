@@ -12,6 +12,8 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QMouseEvent, QPainter, QPainterPath, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
+from llamadesk.ui.theme import is_dark
+
 # Okabe–Ito: told apart by colour-blind readers too.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 _HOVER_PIXELS = 12
@@ -79,9 +81,15 @@ class _Chart(QWidget):
         self._placeholder = text
         self.update()
 
-    @staticmethod
-    def color(index: int) -> QColor:
-        return QColor(PALETTE[index % len(PALETTE)])
+    def color(self, index: int) -> QColor:
+        """Series `index`'s colour, made to stand out against this widget's background: on a dark
+        palette the deep colours are lightened and the black one becomes the text colour."""
+        colour = QColor(PALETTE[index % len(PALETTE)])
+        if not is_dark(self.palette()):
+            return colour
+        if colour.value() == 0:
+            return self.palette().color(self.foregroundRole())
+        return colour.lighter(160) if colour.lightness() < 110 else colour
 
     def _draw_header(self, painter: QPainter, area: QRectF, names: Sequence[str]) -> float:
         """Title and a wrapping legend at the top of `area`; returns the height they took."""

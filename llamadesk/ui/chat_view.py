@@ -58,6 +58,7 @@ from llamadesk.ui.chat_worker import ChatController
 from llamadesk.ui.dialogs import confirm, show_error
 from llamadesk.ui.markdown import MarkdownStream, insert_markdown
 from llamadesk.ui.rating_bar import RatingBar, rating_summary
+from llamadesk.ui.settings import AppSettings
 
 FLUSH_MS = 40
 
@@ -159,7 +160,8 @@ class ChatView(QWidget):
 
     def _build_ui(self) -> None:
         self.search_edit = QLineEdit()
-        self.search_edit.setPlaceholderText(self.tr("Search chats"))
+        self.search_edit.setPlaceholderText(self.tr("Search chats (Ctrl+K)"))
+        self.search_edit.setAccessibleName(self.tr("Search chats"))
         self.search_edit.setClearButtonEnabled(True)
         self.search_edit.textChanged.connect(self._search_timer.start)
         self.conversation_list = QListWidget()
@@ -299,20 +301,26 @@ class ChatView(QWidget):
         self.temperature_spin.setRange(0.0, 5.0)
         self.temperature_spin.setSingleStep(0.1)
         self.temperature_spin.setToolTip(self.tr("0 always picks the likeliest token (greedy)"))
+        self.temperature_spin.setAccessibleName(self.tr("Temperature"))
         self.top_p_spin = QDoubleSpinBox()
         self.top_p_spin.setRange(0.01, 1.0)
         self.top_p_spin.setSingleStep(0.05)
+        self.top_p_spin.setAccessibleName(self.tr("Top-p"))
         self.top_k_spin = QSpinBox()
         self.top_k_spin.setRange(0, 100_000)
         self.top_k_spin.setSpecialValueText(self.tr("off"))
+        self.top_k_spin.setAccessibleName(self.tr("Top-k"))
         self.repetition_spin = QDoubleSpinBox()
         self.repetition_spin.setRange(0.5, 3.0)
         self.repetition_spin.setSingleStep(0.05)
+        self.repetition_spin.setAccessibleName(self.tr("Repetition penalty"))
         self.max_tokens_spin = QSpinBox()
         self.max_tokens_spin.setRange(1, 1_000_000)
+        self.max_tokens_spin.setAccessibleName(self.tr("Max new tokens"))
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(-1, 2**31 - 1)
         self.seed_spin.setSpecialValueText(self.tr("random"))
+        self.seed_spin.setAccessibleName(self.tr("Seed"))
         self._show_settings(defaults, "")
 
         panel = QWidget()
@@ -387,9 +395,13 @@ class ChatView(QWidget):
             self._on_model_chosen()
 
     def _default_model(self, ids: list[str]) -> str | None:
-        """The model of the latest conversation, else the starter model, else the first one."""
+        """The default model chosen in Settings, else the model of the latest conversation, else the
+        starter model, else the first one."""
         from llamadesk.core.starter import STARTER_ID
 
+        chosen = AppSettings().default_model
+        if chosen in ids:
+            return chosen
         for conversation in self.history.conversations()[:1]:
             if conversation.model_id in ids:
                 return conversation.model_id
@@ -523,6 +535,7 @@ class ChatView(QWidget):
         self._conversation_id = conversation_id
         if conversation_id is None:
             self._messages = []
+            self._show_settings(AppSettings().sampling, "")  # a new chat starts from the defaults
             self.conversation_list.blockSignals(True)
             self.conversation_list.setCurrentItem(None)
             self.conversation_list.blockSignals(False)
@@ -536,6 +549,16 @@ class ChatView(QWidget):
 
     def current_conversation(self) -> int | None:
         return self._conversation_id
+
+    def apply_defaults(self) -> None:
+        """The default sampling settings changed: an empty new chat shows them at once; open
+        conversations keep their own."""
+        if self._conversation_id is None:
+            self._show_settings(AppSettings().sampling, self.system_edit.toPlainText())
+
+    def focus_search(self) -> None:
+        self.search_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search_edit.selectAll()
 
     def new_conversation(self) -> None:
         self.open_conversation(None)
@@ -1017,6 +1040,13 @@ class ChatView(QWidget):
                 return
 
     # -- lifetime -------------------------------------------------------------------------------
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
+        super().changeEvent(event)
+        # The transcript's colours (links, muted text, code blocks) come from the palette when it is
+        # drawn: a theme switch draws it again so dark mode stays legible.
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "transcript") and not self._closed:
+            self._render(scroll_to_end=False)
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt override)
         super().showEvent(event)

@@ -3,19 +3,27 @@
 It owns the panels and wires them together (a library or adapter change refreshes every panel
 that lists them); the panels themselves know nothing of each other."""
 
-from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox, QTabWidget
 
 from llamadesk import __version__
-from llamadesk.core import starter
+from llamadesk.core import library, runtime, starter
 from llamadesk.ui.adapters_view import AdaptersView
 from llamadesk.ui.chat_view import ChatView
 from llamadesk.ui.evaluate_view import EvaluateView
 from llamadesk.ui.models_view import ModelsView
+from llamadesk.ui.settings import AppSettings
+from llamadesk.ui.settings_dialog import SettingsDialog
+from llamadesk.ui.theme import apply_theme
 from llamadesk.ui.train_view import TrainView
+from llamadesk.ui.welcome import WelcomeDialog
 
 
 class MainWindow(QMainWindow):
+    """The window. Window-wide shortcuts live on its menu actions: Ctrl+N new chat, Ctrl+K search
+    chats, Ctrl+, settings; Ctrl+Enter (send) and Esc (stop) belong to the Chat panel."""
+
     def __init__(self) -> None:
         super().__init__()
         self.setWindowTitle(self.tr("LlamaDesk"))
@@ -48,6 +56,108 @@ class MainWindow(QMainWindow):
         self.train_view.adapters_changed.connect(self._on_adapters_changed)
         self.adapters_view.adapters_changed.connect(self._on_adapters_changed)
         self.evaluate_view.scores_changed.connect(self.adapters_view.refresh)
+        self._build_menus()
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu(self.tr("&File"))
+        self.new_chat_action = self._action(self.tr("&New chat"), "Ctrl+N", self.new_chat)
+        self.search_action = self._action(self.tr("&Search chats"), "Ctrl+K", self.search_chats)
+        self.settings_action = self._action(self.tr("Se&ttings…"), "Ctrl+,", self.open_settings)
+        self.settings_action.setMenuRole(QAction.MenuRole.PreferencesRole)
+        quit_action = self._action(self.tr("&Quit"), QKeySequence.StandardKey.Quit, self.close)
+        quit_action.setMenuRole(QAction.MenuRole.QuitRole)
+        file_menu.addActions([self.new_chat_action, self.search_action])
+        file_menu.addSeparator()
+        file_menu.addAction(self.settings_action)
+        file_menu.addSeparator()
+        file_menu.addAction(quit_action)
+        help_menu = self.menuBar().addMenu(self.tr("&Help"))
+        self.welcome_action = self._action(self.tr("&Welcome guide"), None, self.show_welcome)
+        help_menu.addAction(self.welcome_action)
+        about = self._action(self.tr("&About LlamaDesk"), None, self._show_about)
+        about.setMenuRole(QAction.MenuRole.AboutRole)
+        help_menu.addAction(about)
+
+    def _action(self, text: str, keys, slot) -> QAction:  # noqa: ANN001 (str or QKeySequence.StandardKey)
+        action = QAction(text, self)
+        if keys is not None:
+            action.setShortcut(QKeySequence(keys))
+        action.triggered.connect(slot)
+        self.addAction(action)  # shortcuts work with the menu bar hidden too (some desktops hide it)
+        return action
+
+    # -- actions ----------------------------------------------------------------------------------
+
+    def new_chat(self) -> None:
+        self.tabs.setCurrentWidget(self.chat_view)
+        self.chat_view.new_conversation()
+
+    def search_chats(self) -> None:
+        self.tabs.setCurrentWidget(self.chat_view)
+        self.chat_view.focus_search()
+
+    def open_settings(self) -> SettingsDialog:
+        """Show the Settings dialog (window-modal, so background work keeps flowing); OK applies it."""
+        dialog = SettingsDialog(AppSettings(), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        language = AppSettings().language
+        dialog.accepted.connect(lambda: self._apply_settings(language))
+        dialog.open()
+        return dialog
+
+    def _apply_settings(self, language_before: str) -> None:
+        """What can change in a running app changes now: theme, CPU threads (device and dtype from
+        the next model load), the chat panel's defaults. The language waits for a restart: every
+        panel builds its texts once."""
+        settings = AppSettings()
+        app = QApplication.instance()
+        if app is not None:
+            apply_theme(app, settings.theme)
+        if settings.runtime_options != runtime.current():
+            runtime.configure(settings.runtime_options)
+        self.chat_view.apply_defaults()
+        if settings.language != language_before:
+            self.statusBar().showMessage(self.tr("The new language shows after LlamaDesk restarts."), 15000)
+
+    def show_welcome(self) -> WelcomeDialog:
+        dialog = WelcomeDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.prompt_chosen.connect(self._on_prompt_chosen)
+        dialog.destination_chosen.connect(self._on_destination_chosen)
+        dialog.open()
+        return dialog
+
+    def show_welcome_if_needed(self) -> WelcomeDialog | None:
+        """The first time the starter model is in the library, greet the user once."""
+        settings = AppSettings()
+        if settings.welcome_shown or all(m.id != starter.STARTER_ID for m in library.list_models()):
+            return None
+        settings.welcome_shown = True
+        settings.sync()
+        return self.show_welcome()
+
+    def _on_prompt_chosen(self, text: str) -> None:
+        self.tabs.setCurrentWidget(self.chat_view)
+        self.chat_view.new_conversation()
+        self.chat_view.input.setPlainText(text)
+
+    def _on_destination_chosen(self, name: str) -> None:
+        views = {
+            "models": self.models_view,
+            "adapters": self.adapters_view,
+            "train": self.train_view,
+            "evaluate": self.evaluate_view,
+        }
+        self.tabs.setCurrentWidget(views[name])
+
+    def _show_about(self) -> None:
+        QMessageBox.about(
+            self,
+            self.tr("About LlamaDesk"),
+            self.tr(
+                "LlamaDesk {0}\n\nRun, customise and evaluate Llama-family models on this computer."
+            ).format(__version__),
+        )
 
     def _on_status_message(self, text: str) -> None:
         self.statusBar().showMessage(text, 8000)
@@ -63,6 +173,11 @@ class MainWindow(QMainWindow):
         self.train_view.refresh()
         self.evaluate_view.refresh()
 
+    def start(self) -> None:
+        """After the first paint: bring in the starter model if needed, then greet a new user."""
+        if not self.import_starter_if_needed():
+            self.show_welcome_if_needed()
+
     def import_starter_if_needed(self) -> bool:
         """First run: bring in the starter model from its package, with progress on the Models tab;
         once it is in, the Chat tab opens with it."""
@@ -73,6 +188,7 @@ class MainWindow(QMainWindow):
         task = self.models_view.start_import(starter.find_starter_gguf(), starter.STARTER_ID)
         if task is not None:
             task.succeeded.connect(lambda _entry: self.tabs.setCurrentWidget(self.chat_view))
+            task.succeeded.connect(lambda _entry: self.show_welcome_if_needed())
         return task is not None
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)

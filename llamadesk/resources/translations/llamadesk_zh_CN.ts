@@ -490,6 +490,10 @@ Chats are kept only until LlamaDesk closes.</source>
         <translation>温度</translation>
     </message>
     <message>
+        <source>Search chats (Ctrl+K)</source>
+        <translation>搜索对话 (Ctrl+K)</translation>
+    </message>
+    <message>
         <source>Top-p</source>
         <translation>Top-p</translation>
     </message>
@@ -1325,6 +1329,54 @@ Chats are kept only until LlamaDesk closes.</source>
         <translation>LlamaDesk {0} · 所有内容都留在这台电脑上</translation>
     </message>
     <message>
+        <source>&amp;File</source>
+        <translation>文件(&amp;F)</translation>
+    </message>
+    <message>
+        <source>&amp;New chat</source>
+        <translation>新建对话(&amp;N)</translation>
+    </message>
+    <message>
+        <source>&amp;Search chats</source>
+        <translation>搜索对话(&amp;S)</translation>
+    </message>
+    <message>
+        <source>Se&amp;ttings…</source>
+        <translation>设置(&amp;T)…</translation>
+    </message>
+    <message>
+        <source>&amp;Quit</source>
+        <translation>退出(&amp;Q)</translation>
+    </message>
+    <message>
+        <source>&amp;Help</source>
+        <translation>帮助(&amp;H)</translation>
+    </message>
+    <message>
+        <source>&amp;Welcome guide</source>
+        <translation>入门指南(&amp;W)</translation>
+    </message>
+    <message>
+        <source>&amp;About LlamaDesk</source>
+        <translation>关于 LlamaDesk(&amp;A)</translation>
+    </message>
+    <message>
+        <source>The new language shows after LlamaDesk restarts.</source>
+        <translation>新的界面语言将在 LlamaDesk 重新启动后生效。</translation>
+    </message>
+    <message>
+        <source>About LlamaDesk</source>
+        <translation>关于 LlamaDesk</translation>
+    </message>
+    <message>
+        <source>LlamaDesk {0}
+
+Run, customise and evaluate Llama-family models on this computer.</source>
+        <translation>LlamaDesk {0}
+
+在这台电脑上运行、定制和评估 Llama 系列模型。</translation>
+    </message>
+    <message>
         <source>Preparing the starter model for first use…</source>
         <translation>正在准备首次使用的入门模型…</translation>
     </message>
@@ -1615,6 +1667,197 @@ Chats are kept only until LlamaDesk closes.</source>
     <message>
         <source>Result</source>
         <translation>结果</translation>
+    </message>
+</context>
+<context>
+    <name>SettingsDialog</name>
+    <message>
+        <source>Settings</source>
+        <translation>设置</translation>
+    </message>
+    <message>
+        <source>General</source>
+        <translation>常规</translation>
+    </message>
+    <message>
+        <source>Data folder</source>
+        <translation>数据文件夹</translation>
+    </message>
+    <message>
+        <source>Choose…</source>
+        <translation>选择…</translation>
+    </message>
+    <message>
+        <source>Choose the data folder</source>
+        <translation>选择数据文件夹</translation>
+    </message>
+    <message>
+        <source>Data folder:</source>
+        <translation>数据文件夹：</translation>
+    </message>
+    <message>
+        <source>LLAMADESK_HOME is set, so this run uses {0} whatever is chosen here.</source>
+        <translation>已设置 LLAMADESK_HOME，因此本次运行使用 {0}，不受此处选择的影响。</translation>
+    </message>
+    <message>
+        <source>Models, chats and runs live here. A change takes effect at the next start.</source>
+        <translation>模型、对话和训练任务都保存在这里。更改将在下次启动时生效。</translation>
+    </message>
+    <message>
+        <source>Default model</source>
+        <translation>默认模型</translation>
+    </message>
+    <message>
+        <source>The latest conversation&apos;s model</source>
+        <translation>最近一次对话所用的模型</translation>
+    </message>
+    <message>
+        <source>Default model:</source>
+        <translation>默认模型：</translation>
+    </message>
+    <message>
+        <source>Theme</source>
+        <translation>主题</translation>
+    </message>
+    <message>
+        <source>Follow the system</source>
+        <translation>跟随系统</translation>
+    </message>
+    <message>
+        <source>Light</source>
+        <translation>浅色</translation>
+    </message>
+    <message>
+        <source>Dark</source>
+        <translation>深色</translation>
+    </message>
+    <message>
+        <source>Theme:</source>
+        <translation>主题：</translation>
+    </message>
+    <message>
+        <source>Language</source>
+        <translation>语言</translation>
+    </message>
+    <message>
+        <source>Language:</source>
+        <translation>语言：</translation>
+    </message>
+    <message>
+        <source>A new language shows from the next start.</source>
+        <translation>新的界面语言将在下次启动时生效。</translation>
+    </message>
+    <message>
+        <source>Running models</source>
+        <translation>运行模型</translation>
+    </message>
+    <message>
+        <source>Device</source>
+        <translation>设备</translation>
+    </message>
+    <message>
+        <source>Automatic (fastest available)</source>
+        <translation>自动（选用最快的设备）</translation>
+    </message>
+    <message>
+        <source>CPU</source>
+        <translation>CPU</translation>
+    </message>
+    <message>
+        <source>Device:</source>
+        <translation>设备：</translation>
+    </message>
+    <message>
+        <source>Number format</source>
+        <translation>数值格式</translation>
+    </message>
+    <message>
+        <source>Automatic (suits the device)</source>
+        <translation>自动（按设备选择）</translation>
+    </message>
+    <message>
+        <source>Number format:</source>
+        <translation>数值格式：</translation>
+    </message>
+    <message>
+        <source>CPU threads</source>
+        <translation>CPU 线程数</translation>
+    </message>
+    <message>
+        <source>automatic</source>
+        <translation>自动</translation>
+    </message>
+    <message>
+        <source>CPU threads:</source>
+        <translation>CPU 线程数：</translation>
+    </message>
+    <message>
+        <source>Threads apply at once; device and number format from the next model loaded.</source>
+        <translation>线程数立即生效；设备和数值格式从下一次加载模型时生效。</translation>
+    </message>
+    <message>
+        <source>New conversations start with</source>
+        <translation>新对话的默认设置</translation>
+    </message>
+    <message>
+        <source>0 always picks the likeliest token (greedy)</source>
+        <translation>0 表示总是选择最可能的词元（贪心）</translation>
+    </message>
+    <message>
+        <source>off</source>
+        <translation>关闭</translation>
+    </message>
+    <message>
+        <source>random</source>
+        <translation>随机</translation>
+    </message>
+    <message>
+        <source>Temperature:</source>
+        <translation>温度：</translation>
+    </message>
+    <message>
+        <source>Temperature</source>
+        <translation>温度</translation>
+    </message>
+    <message>
+        <source>Top-p:</source>
+        <translation>Top-p：</translation>
+    </message>
+    <message>
+        <source>Top-p</source>
+        <translation>Top-p</translation>
+    </message>
+    <message>
+        <source>Top-k:</source>
+        <translation>Top-k：</translation>
+    </message>
+    <message>
+        <source>Top-k</source>
+        <translation>Top-k</translation>
+    </message>
+    <message>
+        <source>Repetition penalty:</source>
+        <translation>重复惩罚：</translation>
+    </message>
+    <message>
+        <source>Repetition penalty</source>
+        <translation>重复惩罚</translation>
+    </message>
+    <message>
+        <source>Max new tokens:</source>
+        <translation>最大新词元数：</translation>
+    </message>
+    <message>
+        <source>Max new tokens</source>
+        <translation>最大新词元数</translation>
+    </message>
+    <message>
+        <source>Seed:</source>
+        <translation>随机种子：</translation>
+    </message>
+    <message>
+        <source>Seed</source>
+        <translation>随机种子</translation>
     </message>
 </context>
 <context>
@@ -2249,6 +2492,73 @@ instructions: .jsonl .json .csv</source>
     <message>
         <source>Created the model {0}.</source>
         <translation>已创建模型 {0}。</translation>
+    </message>
+</context>
+<context>
+    <name>WelcomeDialog</name>
+    <message>
+        <source>Welcome to LlamaDesk</source>
+        <translation>欢迎使用 LlamaDesk</translation>
+    </message>
+    <message>
+        <source>Import a model in the Models tab to start chatting.</source>
+        <translation>请先在“模型”页导入一个模型，然后就可以开始对话。</translation>
+    </message>
+    <message>
+        <source>{0} is ready: a small instruction model with {1} million parameters and room for {2} tokens of conversation. It runs entirely on this computer; nothing you type leaves it.</source>
+        <translation>{0} 已就绪：这是一个小型指令模型，有 {1} 百万个参数，对话上下文可容纳 {2} 个词元。它完全在这台电脑上运行，你输入的任何内容都不会离开这台电脑。</translation>
+    </message>
+    <message>
+        <source>Try a first prompt:</source>
+        <translation>试试第一个提示：</translation>
+    </message>
+    <message>
+        <source>Explain in three sentences what a large language model is.</source>
+        <translation>用三句话解释什么是大语言模型。</translation>
+    </message>
+    <message>
+        <source>Use the suggested prompt</source>
+        <translation>使用建议的提示</translation>
+    </message>
+    <message>
+        <source>Puts this prompt in the chat&apos;s message box</source>
+        <translation>把这条提示放进对话的输入框</translation>
+    </message>
+    <message>
+        <source>Then make it yours:</source>
+        <translation>然后按你的需要定制：</translation>
+    </message>
+    <message>
+        <source>Import a model</source>
+        <translation>导入模型</translation>
+    </message>
+    <message>
+        <source>Bring in any Llama-family model you have.</source>
+        <translation>导入你已有的任何 Llama 系列模型。</translation>
+    </message>
+    <message>
+        <source>Adapters</source>
+        <translation>适配器</translation>
+    </message>
+    <message>
+        <source>Add LoRA adapters and switch between them.</source>
+        <translation>添加 LoRA 适配器并在它们之间切换。</translation>
+    </message>
+    <message>
+        <source>Train</source>
+        <translation>训练</translation>
+    </message>
+    <message>
+        <source>Teach a model your documents or questions.</source>
+        <translation>用你的文档或问答来训练模型。</translation>
+    </message>
+    <message>
+        <source>Evaluate</source>
+        <translation>评估</translation>
+    </message>
+    <message>
+        <source>Measure and compare models and adapters.</source>
+        <translation>衡量并比较模型和适配器。</translation>
     </message>
 </context>
 <context>

@@ -1,0 +1,138 @@
+"""The user's preferences: one QSettings-backed store with typed getters and setters and their defaults.
+
+Preferences live in an INI file in the platform's config folder (Linux: ~/.config/LlamaDesk/), apart
+from the data folder, because one of them says where the data folder is. LLAMADESK_SETTINGS names
+another file; the tests point it at a temporary one so they never read or change the user's own.
+Everything else the app keeps (models, chats, runs) lives in the data folder."""
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import platformdirs
+from PySide6.QtCore import QSettings
+
+from llamadesk.core.errors import LlamaDeskError
+from llamadesk.core.generation import GenerationSettings
+from llamadesk.core.paths import APP_NAME
+from llamadesk.core.runtime import RuntimeOptions
+
+log = logging.getLogger("llamadesk.ui")
+
+THEMES = ("system", "light", "dark")
+SYSTEM_LANGUAGE = ""  # follow the system locale
+
+
+def settings_file() -> Path:
+    override = os.environ.get("LLAMADESK_SETTINGS")
+    if override:
+        return Path(override)
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "settings.ini"
+
+
+class AppSettings:
+    """Typed access to the preferences. Cheap to create: make one where it is needed, so a test's
+    redirected file (or a change made by the Settings dialog) is always what is read."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._store = QSettings(str(path or settings_file()), QSettings.Format.IniFormat)
+
+    def sync(self) -> None:
+        """Write pending changes to disk now (QSettings otherwise writes them a little later)."""
+        self._store.sync()
+
+    def _text(self, key: str, default: str = "") -> str:
+        return str(self._store.value(key, default) or default)
+
+    # -- data -------------------------------------------------------------------------------------
+
+    @property
+    def data_folder(self) -> str:
+        """Where models, chats and runs live; empty means the platform's data folder. Read once at
+        start-up (the app's data cannot move under a running window)."""
+        return self._text("data/folder")
+
+    @data_folder.setter
+    def data_folder(self, folder: str) -> None:
+        self._store.setValue("data/folder", folder)
+
+    @property
+    def default_model(self) -> str:
+        """The model Chat opens with; empty means the latest conversation's, else the starter."""
+        return self._text("chat/default_model")
+
+    @default_model.setter
+    def default_model(self, model_id: str) -> None:
+        self._store.setValue("chat/default_model", model_id)
+
+    @property
+    def sampling(self) -> GenerationSettings:
+        """The sampling settings a new conversation starts with."""
+        stored = self._text("chat/sampling")
+        if not stored:
+            return GenerationSettings()
+        try:
+            return GenerationSettings.from_json(json.loads(stored))
+        except (ValueError, LlamaDeskError) as exc:
+            # A hand-edited or damaged file must not keep the app from opening.
+            log.warning("ignoring stored sampling settings (%s): %s", exc, stored)
+            return GenerationSettings()
+
+    @sampling.setter
+    def sampling(self, settings: GenerationSettings) -> None:
+        self._store.setValue("chat/sampling", json.dumps(settings.to_json()))
+
+    # -- runtime ----------------------------------------------------------------------------------
+
+    @property
+    def runtime_options(self) -> RuntimeOptions:
+        """Device, dtype and CPU threads for every model this process loads."""
+        try:
+            return RuntimeOptions(
+                device=self._text("runtime/device", "auto"),
+                dtype=self._text("runtime/dtype", "auto"),
+                threads=int(self._store.value("runtime/threads", 0)),
+            )
+        except (ValueError, TypeError, LlamaDeskError) as exc:
+            log.warning("ignoring stored runtime options: %s", exc)
+            return RuntimeOptions()
+
+    @runtime_options.setter
+    def runtime_options(self, options: RuntimeOptions) -> None:
+        self._store.setValue("runtime/device", options.device)
+        self._store.setValue("runtime/dtype", options.dtype)
+        self._store.setValue("runtime/threads", options.threads)
+
+    # -- appearance -------------------------------------------------------------------------------
+
+    @property
+    def theme(self) -> str:
+        """ "system", "light" or "dark"."""
+        theme = self._text("appearance/theme", "system")
+        return theme if theme in THEMES else "system"
+
+    @theme.setter
+    def theme(self, theme: str) -> None:
+        if theme not in THEMES:
+            raise ValueError(f"unknown theme {theme!r}")
+        self._store.setValue("appearance/theme", theme)
+
+    @property
+    def language(self) -> str:
+        """A catalogue name such as "zh_CN", "en", or empty for the system's language."""
+        return self._text("appearance/language", SYSTEM_LANGUAGE)
+
+    @language.setter
+    def language(self, language: str) -> None:
+        self._store.setValue("appearance/language", language)
+
+    # -- first run --------------------------------------------------------------------------------
+
+    @property
+    def welcome_shown(self) -> bool:
+        return self._store.value("guide/welcome_shown", False, type=bool)
+
+    @welcome_shown.setter
+    def welcome_shown(self, shown: bool) -> None:
+        self._store.setValue("guide/welcome_shown", shown)
