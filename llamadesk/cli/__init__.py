@@ -16,6 +16,7 @@ import sys
 
 import llamadesk
 from llamadesk.core.errors import LlamaDeskError
+from llamadesk.core.i18n import _, choose_language, set_language
 
 log = logging.getLogger("llamadesk")
 
@@ -50,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_app()
     args = build_parser().parse_args(argv)
+    # Messages from core follow LLAMADESK_LANG or the system locale, the same rule as the window.
+    set_language(choose_language())
     if args.self_test:
         return _self_test()
     if not getattr(args, "handler", None):
@@ -64,11 +67,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"llamadesk: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("llamadesk: interrupted.", file=sys.stderr)
+        print(_("llamadesk: interrupted."), file=sys.stderr)
         return 130
     except Exception:
         log.exception("unexpected error in `llamadesk %s`", " ".join(argv))
-        print(f"llamadesk: unexpected error; the details are in {log_file}", file=sys.stderr)
+        print(
+            _("llamadesk: unexpected error; the details are in {path}").format(path=log_file), file=sys.stderr
+        )
         return 1
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from llamadesk.cli._output import print_json, stderr_progress
 from llamadesk.core import adapters
+from llamadesk.core.i18n import _
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -135,7 +136,7 @@ def _compare(args: argparse.Namespace) -> int:
 
     variants: list[str | None] = ([] if args.no_base else [None]) + args.adapter
     if not variants:
-        raise LlamaDeskError("Nothing to compare: name an adapter with --adapter, or keep the base.")
+        raise LlamaDeskError(_("Nothing to compare: name an adapter with --adapter, or keep the base."))
     settings = GenerationSettings(
         temperature=args.temperature, max_new_tokens=args.max_new_tokens, seed=args.seed
     )

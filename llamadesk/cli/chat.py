@@ -13,6 +13,7 @@ from pathlib import Path
 from llamadesk.cli._output import human_bytes, print_json, stderr_progress
 from llamadesk.core.errors import LlamaDeskError
 from llamadesk.core.generation import GenerationSettings
+from llamadesk.core.i18n import _
 
 _REPL_HELP = "Type a message. Ctrl+C stops a reply; /reset starts over; /exit or Ctrl+D quits."
 
@@ -147,7 +148,7 @@ class _Session:
     def reply(self, prompt: str) -> None:
         """Stream the answer to `prompt` to stdout. Ctrl+C keeps what was written so far."""
         if not prompt.strip():
-            raise LlamaDeskError("The prompt is empty; type a message to send.")
+            raise LlamaDeskError(_("The prompt is empty; type a message to send."))
         asked = [*self.messages, {"role": "user", "content": prompt}]
         question = self._save("user", prompt)  # committed first: a kill mid-reply loses only the reply
         pieces: list[str] = []
@@ -193,7 +194,7 @@ class _Session:
 
 def _chat(args: argparse.Namespace) -> int:
     if args.prompt is not None and not args.prompt.strip():
-        raise LlamaDeskError("The prompt is empty; give a message, or none for an interactive chat.")
+        raise LlamaDeskError(_("The prompt is empty; give a message, or none for an interactive chat."))
     session = _Session(args)
     if args.prompt is not None:
         session.reply(args.prompt)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from llamadesk.cli._output import human_bytes, print_json, stderr_progress
 from llamadesk.core.errors import LlamaDeskError
+from llamadesk.core.i18n import _
 from llamadesk.core.training.spec import KINDS, TrainSpec
 
 # flag dest -> spec field, for the fields a flag may set or override
@@ -85,9 +86,11 @@ def spec_from_args(args: argparse.Namespace) -> TrainSpec:
         try:
             data = json.loads(args.spec.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
-            raise LlamaDeskError(f"There is no training spec at {args.spec}.") from exc
+            raise LlamaDeskError(_("There is no training spec at {spec}.").format(spec=args.spec)) from exc
         except (OSError, ValueError) as exc:
-            raise LlamaDeskError(f"{args.spec} is not a readable JSON training spec ({exc}).") from exc
+            raise LlamaDeskError(
+                _("{spec} is not a readable JSON training spec ({exc}).").format(spec=args.spec, exc=exc)
+            ) from exc
     for flag, field in _SPEC_FLAGS.items():
         value = getattr(args, flag)
         if value is not None:
@@ -96,7 +99,7 @@ def spec_from_args(args: argparse.Namespace) -> TrainSpec:
         data["gradient_checkpointing"] = True
     missing = [f"--{flag}" for flag in ("base", "kind", "data", "out") if flag not in data]
     if missing:
-        raise LlamaDeskError(f"Give a spec file, or {', '.join(missing)}.")
+        raise LlamaDeskError(_("Give a spec file, or {missing}.").format(missing=", ".join(missing)))
     return TrainSpec.from_json(data)
 
 
@@ -105,7 +108,7 @@ def _train(args: argparse.Namespace) -> int:
 
     if args.resume:
         if args.spec is not None or args.export_cluster or args.estimate:
-            raise LlamaDeskError("--resume takes no spec, --estimate or --export-cluster.")
+            raise LlamaDeskError(_("--resume takes no spec, --estimate or --export-cluster."))
         return runner.train(run_id=args.resume, force=args.force, emit=_printer(args.json))
     spec = spec_from_args(args)
     if args.estimate:

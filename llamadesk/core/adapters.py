@@ -23,6 +23,7 @@ from llamadesk.core.errors import (
     NotFoundError,
 )
 from llamadesk.core.formats import hf
+from llamadesk.core.i18n import _
 from llamadesk.core.progress import Progress
 
 MANIFEST = "llamadesk.json"
@@ -92,7 +93,9 @@ def get_adapter(adapter_id: str) -> AdapterEntry:
     folder = paths.adapters_dir() / adapter_id
     entry = _load_entry(folder) if folder.is_dir() else None
     if entry is None:
-        raise NotFoundError(f"There is no adapter '{adapter_id}' in the library.")
+        raise NotFoundError(
+            _("There is no adapter '{adapter_id}' in the library.").format(adapter_id=adapter_id)
+        )
     return entry
 
 
@@ -136,49 +139,82 @@ def check_compatible(adapter: AdapterEntry, base: library.ModelEntry) -> None:
     ]
     if differences:
         raise IncompatibleAdapterError(
-            f"Adapter '{adapter.id}' was made for '{made_for}' ({'; '.join(differences)}); "
-            f"use it with '{made_for}'."
+            _(
+                "Adapter '{adapter}' was made for '{made_for}' ({differences}); use it with '{made_for}'."
+            ).format(adapter=adapter.id, made_for=made_for, differences="; ".join(differences))
         )
     if made_for == base.id:
         raise IncompatibleAdapterError(
-            f"Adapter '{adapter.id}' was made for an earlier '{made_for}' (weights {str(wanted)[:12]}), "
-            f"but the model now called '{base.id}' has other weights ({str(have)[:12]}); "
-            "import that model again or train the adapter again."
+            _(
+                "Adapter '{adapter}' was made for an earlier '{made_for}' (weights "
+                "{wanted}), but the model now called '{base}' has other weights ({have}); "
+                "import that model again or train the adapter again."
+            ).format(
+                adapter=adapter.id,
+                made_for=made_for,
+                wanted=str(wanted)[:12],
+                base=base.id,
+                have=str(have)[:12],
+            )
         )
     raise IncompatibleAdapterError(
-        f"Adapter '{adapter.id}' was made for '{made_for}' (weights {str(wanted)[:12]}), but '{base.id}' "
-        f"has other weights ({str(have)[:12]}) although the same shapes; use it with '{made_for}'."
+        _(
+            "Adapter '{adapter}' was made for '{made_for}' (weights {wanted}), but '{base}' "
+            "has other weights ({have}) although the same shapes; use it with '{made_for}'."
+        ).format(
+            adapter=adapter.id, made_for=made_for, wanted=str(wanted)[:12], base=base.id, have=str(have)[:12]
+        )
     )
 
 
 def _read_adapter_config(folder: Path) -> dict:
     if not folder.is_dir():
-        raise InvalidAdapterError(f"{folder} is not a folder; choose the folder that holds {ADAPTER_CONFIG}.")
+        raise InvalidAdapterError(
+            _("{folder} is not a folder; choose the folder that holds {config_file}.").format(
+                folder=folder, config_file=ADAPTER_CONFIG
+            )
+        )
     config_path = folder / ADAPTER_CONFIG
     if not config_path.is_file():
         raise InvalidAdapterError(
-            f"{folder.name} is not a PEFT adapter: it has no {ADAPTER_CONFIG} "
-            "(choose the folder that save_pretrained wrote)."
+            _(
+                "{folder} is not a PEFT adapter: it has no {config_file} (choose the "
+                "folder that save_pretrained wrote)."
+            ).format(folder=folder.name, config_file=ADAPTER_CONFIG)
         )
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidAdapterError(f"{ADAPTER_CONFIG} in {folder.name} is not valid JSON ({exc}).") from exc
+        raise InvalidAdapterError(
+            _("{config_file} in {folder} is not valid JSON ({exc}).").format(
+                config_file=ADAPTER_CONFIG, folder=folder.name, exc=exc
+            )
+        ) from exc
     if not isinstance(config, dict):
         raise InvalidAdapterError(
-            f"{ADAPTER_CONFIG} in {folder.name} does not hold an adapter configuration."
+            _("{config_file} in {folder} does not hold an adapter configuration.").format(
+                config_file=ADAPTER_CONFIG, folder=folder.name
+            )
         )
     peft_type = str(config.get("peft_type", "")).upper()
     if peft_type != "LORA":
         raise InvalidAdapterError(
-            f"{folder.name} is a '{config.get('peft_type')}' adapter; LlamaDesk uses LoRA adapters only."
+            _("{folder} is a '{peft_type}' adapter; LlamaDesk uses LoRA adapters only.").format(
+                folder=folder.name, peft_type=config.get("peft_type")
+            )
         )
     if config.get("task_type") not in (None, "CAUSAL_LM"):
         raise InvalidAdapterError(
-            f"{folder.name} was made for the task '{config['task_type']}'; a chat model needs CAUSAL_LM."
+            _("{folder} was made for the task '{task}'; a chat model needs CAUSAL_LM.").format(
+                folder=folder.name, task=config["task_type"]
+            )
         )
     if not isinstance(config.get("r"), int) or config["r"] < 1:
-        raise InvalidAdapterError(f"{ADAPTER_CONFIG} in {folder.name} has no valid rank 'r'.")
+        raise InvalidAdapterError(
+            _("{config_file} in {folder} has no valid rank 'r'.").format(
+                config_file=ADAPTER_CONFIG, folder=folder.name
+            )
+        )
     return config
 
 
@@ -187,27 +223,31 @@ def _read_adapter_shapes(folder: Path) -> dict[str, list[int]]:
     weights = folder / ADAPTER_WEIGHTS
     if not weights.is_file():
         pickled = (folder / "adapter_model.bin").is_file()
-        raise InvalidAdapterError(
-            f"{folder.name} has no {ADAPTER_WEIGHTS}"
-            + (
-                " (only adapter_model.bin, a pickle LlamaDesk does not load; "
-                "save it again with safe_serialization=True)."
-                if pickled
-                else "; copy the whole adapter folder again."
+        message = (
+            _(
+                "{folder} has no {weights_file} (only adapter_model.bin, a pickle LlamaDesk does not "
+                "load; save it again with safe_serialization=True)."
             )
+            if pickled
+            else _("{folder} has no {weights_file}; copy the whole adapter folder again.")
         )
+        raise InvalidAdapterError(message.format(folder=folder.name, weights_file=ADAPTER_WEIGHTS))
     try:
         header = hf.safetensors_header(weights)
     except LlamaDeskError as exc:
-        raise InvalidAdapterError(f"The adapter in {folder.name}: {exc}") from exc
+        raise InvalidAdapterError(
+            _("The adapter in {folder}: {exc}").format(folder=folder.name, exc=exc)
+        ) from exc
     shapes = {}
     for key, info in header.items():
         if key == "__metadata__":
             continue
         if not key.startswith(_PEFT_PREFIX):
             raise InvalidAdapterError(
-                f"{folder.name} is not a PEFT adapter for a causal language model "
-                f"(its tensor '{key}' does not start with '{_PEFT_PREFIX}')."
+                _(
+                    "{folder} is not a PEFT adapter for a causal language model (its tensor "
+                    "'{key}' does not start with '{prefix}')."
+                ).format(folder=folder.name, key=key, prefix=_PEFT_PREFIX)
             )
         module = key[len(_PEFT_PREFIX) :].removesuffix(".weight")
         # Embedding layers an adapter saves whole come with their wrapper's name in the key.
@@ -215,7 +255,11 @@ def _read_adapter_shapes(folder: Path) -> dict[str, list[int]]:
             module = module.removesuffix(part)
         shapes[module] = info["shape"]
     if not any(".lora_" in key for key in shapes):
-        raise InvalidAdapterError(f"{ADAPTER_WEIGHTS} in {folder.name} holds no LoRA weights.")
+        raise InvalidAdapterError(
+            _("{weights_file} in {folder} holds no LoRA weights.").format(
+                weights_file=ADAPTER_WEIGHTS, folder=folder.name
+            )
+        )
     return shapes
 
 
@@ -238,14 +282,18 @@ def _check_targets(targets: object, modules: list[str], base: library.ModelEntry
     if isinstance(targets, str):
         if not any(re.fullmatch(targets, m) for m in modules):
             raise IncompatibleAdapterError(
-                f"This adapter targets modules matching '{targets}' ({hint}), but '{base.id}' has none."
+                _(
+                    "This adapter targets modules matching '{targets}' ({hint}), but '{base}' has none."
+                ).format(targets=targets, hint=hint, base=base.id)
             )
         return
     missing = [t for t in targets if not any(_target_matches(t, m) for m in modules)]
     if missing:
         raise IncompatibleAdapterError(
-            f"This adapter changes modules named {', '.join(sorted(missing))} ({hint}), "
-            f"but '{base.id}' has no such modules; it was made for a different kind of model."
+            _(
+                "This adapter changes modules named {missing} ({hint}), but '{base}' has no "
+                "such modules; it was made for a different kind of model."
+            ).format(missing=", ".join(sorted(missing)), hint=hint, base=base.id)
         )
 
 
@@ -281,14 +329,14 @@ def _mismatch_message(
 ) -> str:
     for theirs, ours in zip(expected, actual, strict=False):
         if theirs != ours and ours == hidden:
-            return (
-                f"This adapter was made for a model with hidden size {theirs} ({hint}), "
-                f"but '{base.id}' has {hidden}."
-            )
-    return (
-        f"This adapter expects {module} of shape {tuple(expected)} ({hint}), but in '{base.id}' it is "
-        f"{tuple(actual)}; it was made for a different model."
-    )
+            return _(
+                "This adapter was made for a model with hidden size {theirs} ({hint}), "
+                "but '{base}' has {hidden}."
+            ).format(theirs=theirs, hint=hint, base=base.id, hidden=hidden)
+    return _(
+        "This adapter expects {module} of shape {expected} ({hint}), but in '{base}' it is "
+        "{actual}; it was made for a different model."
+    ).format(module=module, expected=tuple(expected), hint=hint, base=base.id, actual=tuple(actual))
 
 
 def check_adapter_folder_against_base(folder: Path, base: library.ModelEntry) -> dict:
@@ -303,7 +351,7 @@ def check_adapter_folder_against_base(folder: Path, base: library.ModelEntry) ->
     base_shapes = _base_module_shapes(base, base_config)
     hidden = int(base_config.get("hidden_size") or 0)
     declared = config.get("base_model_name_or_path") or None
-    hint = declared or "base not named in its adapter_config.json"
+    hint = declared or _("base not named in its adapter_config.json")
 
     layers = [int(m.group(1)) for key in adapter if (m := _LAYER_INDEX.search("." + key))]
     base_layers = int(base_config.get("num_hidden_layers") or 0)
@@ -323,7 +371,9 @@ def check_adapter_folder_against_base(folder: Path, base: library.ModelEntry) ->
             lora_shape = _lora_base_shape(module, adapter)
             if lora_shape is None:
                 raise InvalidAdapterError(
-                    f"{folder.name} is incomplete: the LoRA weights of {module} lack their A or B half."
+                    _("{folder} is incomplete: the LoRA weights of {module} lack their A or B half.").format(
+                        folder=folder.name, module=module
+                    )
                 )
             expected_shapes.append(lora_shape)
         for expected in expected_shapes:
@@ -336,12 +386,16 @@ def check_adapter_folder_against_base(folder: Path, base: library.ModelEntry) ->
     if missing:
         if layers and max(layers) >= base_layers:
             raise IncompatibleAdapterError(
-                f"This adapter was made for a model with {max(layers) + 1} or more layers ({hint}), "
-                f"but '{base.id}' has {base_layers}."
+                _(
+                    "This adapter was made for a model with {layers} or more layers ({hint}), "
+                    "but '{base}' has {base_layers}."
+                ).format(layers=max(layers) + 1, hint=hint, base=base.id, base_layers=base_layers)
             )
         raise IncompatibleAdapterError(
-            f"This adapter changes {missing[0]} ({hint}), which '{base.id}' does not have; "
-            "it was made for a different kind of model."
+            _(
+                "This adapter changes {missing} ({hint}), which '{base}' does not have; it "
+                "was made for a different kind of model."
+            ).format(missing=missing[0], hint=hint, base=base.id)
         )
     _check_targets(config.get("target_modules"), sorted(base_shapes), base, hint)
 
@@ -387,11 +441,17 @@ def register_adapter(
     clean_stale_staging(root)
     target = root / adapter_id
     if target.exists():
-        raise AlreadyExistsError(f"An adapter named '{adapter_id}' already exists; choose another name.")
+        raise AlreadyExistsError(
+            _("An adapter named '{adapter_id}' already exists; choose another name.").format(
+                adapter_id=adapter_id
+            )
+        )
     with registering(
         target,
-        taken=f"An adapter named '{adapter_id}' already exists; choose another name.",
-        failed="Saving the adapter failed: {reason}. The library is unchanged.",
+        taken=_("An adapter named '{adapter_id}' already exists; choose another name.").format(
+            adapter_id=adapter_id
+        ),
+        failed=_("Saving the adapter failed: {reason}. The library is unchanged."),
     ) as staging:
         build(staging, progress.sub(0.0, 0.9))
         settings = check_adapter_folder_against_base(staging, base)
@@ -408,7 +468,7 @@ def register_adapter(
             }
         )
         write_json(staging / MANIFEST, full)
-        progress(1.0, "Adapter registered")
+        progress(1.0, _("Adapter registered"))
     return get_adapter(adapter_id)
 
 
@@ -422,19 +482,23 @@ def import_adapter(
     progress = progress or Progress()
     src = Path(src).expanduser().resolve()
     if not src.exists():
-        raise NotFoundError(f"{src} does not exist.")
+        raise NotFoundError(_("{src} does not exist.").format(src=src))
     if src.is_file() and src.name in (ADAPTER_CONFIG, ADAPTER_WEIGHTS):
         src = src.parent
     base = library.get_model(base_id)
     adapter_id = library.validate_id(name or library.derive_id(src))
     if (paths.adapters_dir() / adapter_id).exists():
-        raise AlreadyExistsError(f"An adapter named '{adapter_id}' already exists; choose another name.")
+        raise AlreadyExistsError(
+            _("An adapter named '{adapter_id}' already exists; choose another name.").format(
+                adapter_id=adapter_id
+            )
+        )
     check_adapter_folder_against_base(src, base)  # refuse before copying anything
 
     def build(staging: Path, step: Progress) -> None:
         files = [src / n for n in _IMPORTED_FILES if (src / n).is_file()]
         for index, path in enumerate(files):
-            step(index / len(files), f"Copying {path.name}")
+            step(index / len(files), _("Copying {path}").format(path=path.name))
             shutil.copy2(path, staging / path.name)
 
     return register_adapter(adapter_id, build, {"kind": "imported", "source": str(src)}, base, progress)

@@ -6,6 +6,7 @@ recognised by its special tokens: Llama 3 headers, ChatML markers, else Llama 2'
 from collections.abc import Callable, Sequence
 
 from llamadesk.core.errors import LlamaDeskError
+from llamadesk.core.i18n import _
 
 # Jinja, rendered by transformers with trim_blocks/lstrip_blocks: newlines are written as '\n'
 # string literals so that block tags cannot eat them; a tokenizer may lack bos or eos (None).
@@ -91,8 +92,11 @@ def fit_history(
     if not fits(high):
         needed = count_tokens(system + rest[starts[high] :])
         raise PromptTooLongError(
-            f"The message is too long: with the system prompt it takes {needed:,} tokens, but this "
-            f"model has room for {budget:,} before its reply; shorten it, or lower max new tokens."
+            _(
+                "The message is too long: with the system prompt it takes {needed:,} tokens, "
+                "but this model has room for {budget:,} before its reply; shorten it, or "
+                "lower max new tokens."
+            ).format(needed=needed, budget=budget)
         )
     while low < high:
         mid = (low + high) // 2

@@ -8,6 +8,7 @@ import secrets
 from dataclasses import replace
 
 from llamadesk.core.generation import GenerationSettings
+from llamadesk.core.i18n import _
 from llamadesk.core.progress import Progress
 
 
@@ -35,7 +36,7 @@ def compare_replies(
             step = progress.sub(
                 0.4 + 0.6 * index / len(adapter_ids), 0.4 + 0.6 * (index + 1) / len(adapter_ids)
             )
-            step(0.0, f"Writing the reply of {adapter_id or model_id}")
+            step(0.0, _("Writing the reply of {variant}").format(variant=adapter_id or model_id))
             engine.set_adapter(adapter_id)
             text = "".join(engine.stream(messages, settings, progress.cancel))
             progress.check()  # a Stop during the reply ends the whole comparison
@@ -43,7 +44,7 @@ def compare_replies(
             replies.append(
                 {"adapter_id": adapter_id, "text": text, "stats": stats.to_json() if stats else None}
             )
-        progress(1.0, "Replies ready")
+        progress(1.0, _("Replies ready"))
         return replies
     finally:
         engine.unload()

@@ -17,6 +17,7 @@ from llamadesk.core.corpus.reading import read_instruction_file
 from llamadesk.core.corpus.scan import LanguageMix, iter_paragraphs, iter_passages
 from llamadesk.core.errors import CorpusError
 from llamadesk.core.generation import GenerationSettings
+from llamadesk.core.i18n import _
 from llamadesk.core.progress import Progress
 
 # Short enough that the prompt and a few answers fit a 2k-token context; long enough to ask about.
@@ -107,8 +108,10 @@ def fitting_messages(engine: Any, chunk: str, count: int, settings: GenerationSe
     room = budget - overhead
     if room < MIN_PASSAGE_TOKENS:
         raise CorpusError(
-            "This model's context is too short to draft questions: the request alone takes "
-            f"{overhead} of its {budget} tokens."
+            _(
+                "This model's context is too short to draft questions: the request alone "
+                "takes {overhead} of its {budget} tokens."
+            ).format(overhead=overhead, budget=budget)
         )
     keep = int(len(chunk) * room / (used - overhead) * 0.9)  # 10 % spare: tokens per character vary
     return draft_messages(chunk[:keep], count)
@@ -162,11 +165,14 @@ def draft_pairs(
     Cancel through `progress`: the reply being written stops within a token."""
     progress = progress or Progress()
     if not chunks:
-        raise CorpusError("There is no text to draft questions from.")
+        raise CorpusError(_("There is no text to draft questions from."))
     pairs: list[QAPair] = []
     seen: set[str] = set()
     for index, chunk in enumerate(chunks):
-        progress(index / len(chunks), f"Drafting from passage {index + 1} of {len(chunks)}")
+        progress(
+            index / len(chunks),
+            _("Drafting from passage {number} of {count}").format(number=index + 1, count=len(chunks)),
+        )
         messages = fitting_messages(engine, chunk, per_chunk, settings)
         reply = "".join(engine.stream(messages, settings, progress.cancel))
         progress.check()
@@ -174,7 +180,7 @@ def draft_pairs(
             if pair.question.casefold() not in seen:
                 seen.add(pair.question.casefold())
                 pairs.append(pair)
-    progress(1.0, f"Drafted {len(pairs)} pairs")
+    progress(1.0, _("Drafted {count} pairs").format(count=len(pairs)))
     return pairs
 
 
@@ -183,7 +189,7 @@ def write_pairs(pairs: Iterable[QAPair], path: Path) -> int:
     Blank rows of the editor are left out rather than failing the whole file later."""
     kept = [p for p in pairs if p.question.strip() and p.answer.strip()]
     if not kept:
-        raise CorpusError("The dataset is empty: add at least one instruction with its response.")
+        raise CorpusError(_("The dataset is empty: add at least one instruction with its response."))
     lines = [json.dumps(p.record(), ensure_ascii=False) for p in kept]
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
     return len(kept)

@@ -1,5 +1,8 @@
 """Errors a user can cause. Each message is written for the user: one sentence saying what is wrong
-and, where possible, what to do. The CLI prints it and exits 2; the GUI shows it in a dialog."""
+and, where possible, what to do. The CLI prints it and exits 2; the GUI shows it in a dialog.
+Messages are English templates passed through `i18n._`, so they reach the user in their language."""
+
+from llamadesk.core.i18n import _
 
 
 class LlamaDeskError(Exception):
@@ -33,5 +36,5 @@ class ResourceError(LlamaDeskError):
 class Cancelled(LlamaDeskError):
     """The user stopped a long operation; whatever it was writing has been discarded."""
 
-    def __init__(self, message: str = "Cancelled; nothing was changed.") -> None:
-        super().__init__(message)
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or _("Cancelled; nothing was changed."))

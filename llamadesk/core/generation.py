@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from llamadesk.core.errors import LlamaDeskError
+from llamadesk.core.i18n import N_, _
 
 log = logging.getLogger(__name__)
 
@@ -43,19 +44,22 @@ class GenerationSettings:
 
     def __post_init__(self) -> None:
         checks = [
-            (0.0 <= self.temperature <= 5.0, "Temperature must be between 0 (greedy) and 5."),
-            (0.0 < self.top_p <= 1.0, "Top-p must be above 0 and at most 1 (1 turns it off)."),
-            (0 <= self.top_k <= 100_000, "Top-k must be 0 (off) or a positive number of tokens."),
+            (0.0 <= self.temperature <= 5.0, N_("Temperature must be between 0 (greedy) and 5.")),
+            (0.0 < self.top_p <= 1.0, N_("Top-p must be above 0 and at most 1 (1 turns it off).")),
+            (0 <= self.top_k <= 100_000, N_("Top-k must be 0 (off) or a positive number of tokens.")),
             (
                 0.5 <= self.repetition_penalty <= 3.0,
-                "Repetition penalty must be between 0.5 and 3 (1 turns it off).",
+                N_("Repetition penalty must be between 0.5 and 3 (1 turns it off)."),
             ),
-            (1 <= self.max_new_tokens <= 1_000_000, "Max new tokens must be at least 1."),
-            (self.seed is None or 0 <= self.seed < 2**63, "The seed must be empty or a whole number ≥ 0."),
+            (1 <= self.max_new_tokens <= 1_000_000, N_("Max new tokens must be at least 1.")),
+            (
+                self.seed is None or 0 <= self.seed < 2**63,
+                N_("The seed must be empty or a whole number ≥ 0."),
+            ),
         ]
         for ok, message in checks:
             if not ok:
-                raise InvalidSettingsError(message)
+                raise InvalidSettingsError(_(message))
 
     @property
     def greedy(self) -> bool:
@@ -78,7 +82,9 @@ class GenerationSettings:
                 k: v if k == "seed" and v is None else _CASTS[k](v) for k, v in data.items() if k in known
             }
         except (TypeError, ValueError) as exc:
-            raise InvalidSettingsError(f"A sampling setting is not a number ({exc}).") from exc
+            raise InvalidSettingsError(
+                _("A sampling setting is not a number ({exc}).").format(exc=exc)
+            ) from exc
         return cls(**values)
 
 

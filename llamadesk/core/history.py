@@ -18,6 +18,7 @@ from typing import Any
 from llamadesk.core import paths
 from llamadesk.core.errors import LlamaDeskError, NotFoundError
 from llamadesk.core.generation import GenerationSettings
+from llamadesk.core.i18n import _
 
 DEFAULT_TITLE = "New chat"
 
@@ -165,7 +166,9 @@ class ChatHistory:
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise HistoryError(
-                f"The chat history {self.path} cannot be opened ({exc}); move it aside to start afresh."
+                _("The chat history {path} cannot be opened ({exc}); move it aside to start afresh.").format(
+                    path=self.path, exc=exc
+                )
             ) from exc
 
     def close(self) -> None:
@@ -186,8 +189,10 @@ class ChatHistory:
         target = len(MIGRATIONS)
         if version > target:
             raise HistoryError(
-                f"The chat history {self.path} was written by a newer LlamaDesk (schema {version}, this "
-                f"version knows {target}); update LlamaDesk to open it."
+                _(
+                    "The chat history {path} was written by a newer LlamaDesk (schema "
+                    "{version}, this version knows {target}); update LlamaDesk to open it."
+                ).format(path=self.path, version=version, target=target)
             )
         if version == target:
             return
@@ -204,8 +209,10 @@ class ChatHistory:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise HistoryError(
-                    f"Updating the chat history to schema {number + 1} failed ({exc}); "
-                    f"it is unchanged. Please report this with {self.path}."
+                    _(
+                        "Updating the chat history to schema {schema} failed ({exc}); it is "
+                        "unchanged. Please report this with {path}."
+                    ).format(schema=number + 1, exc=exc, path=self.path)
                 ) from exc
 
     def _backup(self, version: int) -> None:
@@ -247,7 +254,9 @@ class ChatHistory:
     def get(self, conversation_id: int) -> Conversation:
         row = self._db.execute("SELECT * FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
         if row is None:
-            raise NotFoundError(f"There is no conversation {conversation_id}.")
+            raise NotFoundError(
+                _("There is no conversation {conversation_id}.").format(conversation_id=conversation_id)
+            )
         return _conversation(row, self.messages(conversation_id))
 
     def conversations(self) -> list[Conversation]:
@@ -313,7 +322,9 @@ class ChatHistory:
             self._db.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
             is None
         ):
-            raise NotFoundError(f"There is no conversation {conversation_id}.")
+            raise NotFoundError(
+                _("There is no conversation {conversation_id}.").format(conversation_id=conversation_id)
+            )
 
     # -- messages -------------------------------------------------------------------------------
 
@@ -375,7 +386,7 @@ class ChatHistory:
     def get_message(self, message_id: int) -> Message:
         row = self._db.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
         if row is None:
-            raise NotFoundError(f"There is no message {message_id}.")
+            raise NotFoundError(_("There is no message {message_id}.").format(message_id=message_id))
         return _message(row)
 
     def delete_from(self, message_id: int) -> None:
@@ -405,12 +416,20 @@ class ChatHistory:
         thumb 0, stars 0 and an empty note take that part back; a rating with nothing left in it is
         removed. Returns the rating now stored (None once removed)."""
         if thumb is not None and thumb not in (-1, 0, 1):
-            raise InvalidRatingError(f"A thumb is 1 (up), -1 (down) or 0 (none), not {thumb}.")
+            raise InvalidRatingError(
+                _("A thumb is 1 (up), -1 (down) or 0 (none), not {thumb}.").format(thumb=thumb)
+            )
         if stars is not None and not 0 <= stars <= 5:
-            raise InvalidRatingError(f"Stars go from 1 to 5 (0 takes them back), not {stars}.")
+            raise InvalidRatingError(
+                _("Stars go from 1 to 5 (0 takes them back), not {stars}.").format(stars=stars)
+            )
         message = self.get_message(message_id)
         if message.role != "assistant":
-            raise InvalidRatingError(f"Message {message_id} is not a reply; only replies can be rated.")
+            raise InvalidRatingError(
+                _("Message {message_id} is not a reply; only replies can be rated.").format(
+                    message_id=message_id
+                )
+            )
         current = self.rating(message_id) or Rating(message_id, None, None, None, "")
         thumb = current.thumb if thumb is None else (thumb or None)
         stars = current.stars if stars is None else (stars or None)
@@ -560,4 +579,4 @@ def write_export(conversation: Conversation, path: Path, fmt: str) -> None:
     elif fmt == "markdown":
         write_text(path, export_markdown(conversation))
     else:
-        raise LlamaDeskError(f"Unknown export format '{fmt}'; use 'markdown' or 'json'.")
+        raise LlamaDeskError(_("Unknown export format '{fmt}'; use 'markdown' or 'json'.").format(fmt=fmt))

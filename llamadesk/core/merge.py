@@ -8,6 +8,7 @@ from pathlib import Path
 
 from llamadesk.core import adapters, library
 from llamadesk.core.errors import InvalidModelError
+from llamadesk.core.i18n import _
 from llamadesk.core.progress import Progress
 
 # Files of the base that a merged model must not inherit: weights (the merged ones replace them),
@@ -53,23 +54,25 @@ def merge_adapter(adapter_id: str, name: str, progress: Progress | None = None) 
         from peft import PeftModel
         from transformers import AutoModelForCausalLM
 
-        step(0.0, f"Loading {base.id}")
+        step(0.0, _("Loading {base}").format(base=base.id))
         try:
             model = AutoModelForCausalLM.from_pretrained(base.path, dtype=torch.float32)
         except (OSError, ValueError, RuntimeError, KeyError) as exc:
-            raise InvalidModelError(f"'{base.id}' could not be loaded ({exc}).") from exc
+            raise InvalidModelError(
+                _("'{base}' could not be loaded ({exc}).").format(base=base.id, exc=exc)
+            ) from exc
         vocab = entry.manifest.get("vocab_size")
         if vocab and vocab != model.get_input_embeddings().weight.shape[0]:
             # The adapter carries the embedding rows of the tokens it added; make room for them.
             model.resize_token_embeddings(vocab, mean_resizing=False)
-        step(0.4, f"Applying {entry.id}")
+        step(0.4, _("Applying {entry}").format(entry=entry.id))
         peft_model = PeftModel.from_pretrained(model, str(entry.path))
-        step(0.6, "Merging")
+        step(0.6, _("Merging"))
         merged = peft_model.merge_and_unload()
-        step(0.7, f"Saving {name}")
+        step(0.7, _("Saving {name}").format(name=name))
         merged.save_pretrained(staging)
         _copy_side_files(base.path, entry.path, staging)
-        step(1.0, "Merged")
+        step(1.0, _("Merged"))
 
     manifest = {
         "source": f"{entry.id} merged into {base.id}",

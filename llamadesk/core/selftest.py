@@ -15,6 +15,7 @@ from typing import Any
 
 from llamadesk.core import adapters, starter
 from llamadesk.core.errors import LlamaDeskError
+from llamadesk.core.i18n import _
 
 ADAPTER_ID = "selftest-lora"
 PROMPT = "Name one colour."
@@ -54,13 +55,13 @@ def run_self_test() -> dict[str, Any]:
         try:
             result = action()
         except Exception as exc:  # any failure is the answer the self-test exists to give
-            raise SelfTestError(f"self-test failed at '{name}': {exc}") from exc
+            raise SelfTestError(_("self-test failed at '{name}': {exc}").format(name=name, exc=exc)) from exc
         timings[name] = round(time.perf_counter() - started, 3)
         return result
 
     entry = step("starter", starter.ensure_starter_model)
     if entry is None:
-        raise SelfTestError("self-test failed at 'starter': the starter model file was not found.")
+        raise SelfTestError(_("self-test failed at 'starter': the starter model file was not found."))
     report["model"] = entry.id
     engine = ChatEngine()
     try:
@@ -68,7 +69,7 @@ def run_self_test() -> dict[str, Any]:
         report["device"] = engine.device
         base = step("generate_base", lambda: _reply(engine))
         if not base.strip():
-            raise SelfTestError("self-test failed at 'generate_base': the model produced no text.")
+            raise SelfTestError(_("self-test failed at 'generate_base': the model produced no text."))
         report["base_reply"] = base
         if any(a.id == ADAPTER_ID for a in adapters.list_adapters()):
             adapters.remove_adapter(ADAPTER_ID)  # left by an earlier run that was killed
@@ -87,7 +88,9 @@ def run_self_test() -> dict[str, Any]:
         engine.unload()
     if again != base:
         raise SelfTestError(
-            f"self-test failed at 'switch_back': the base model answered {again!r}, before {base!r}."
+            _(
+                "self-test failed at 'switch_back': the base model answered {again!r}, before {base!r}."
+            ).format(again=again, base=base)
         )
     report["adapter_changed_reply"] = report["adapter_reply"] != base
     report["ok"] = True

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from llamadesk.core.errors import InvalidModelError
+from llamadesk.core.i18n import _
 from llamadesk.core.progress import Progress
 
 
@@ -14,20 +15,26 @@ def verify_model(folder: Path, progress: Progress) -> dict:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    progress(0.0, "Loading model to verify it")
+    progress(0.0, _("Loading model to verify it"))
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder)
         model = AutoModelForCausalLM.from_pretrained(folder, dtype="auto")
     except (OSError, ValueError, RuntimeError, KeyError) as exc:
-        raise InvalidModelError(f"The model in {folder.name} does not load ({exc}).") from exc
-    progress(0.6, "Running a test forward pass")
+        raise InvalidModelError(
+            _("The model in {folder} does not load ({exc}).").format(folder=folder.name, exc=exc)
+        ) from exc
+    progress(0.6, _("Running a test forward pass"))
     ids = tokenizer("Hello, world. 你好，世界。", return_tensors="pt").input_ids[:, :16]
     with torch.inference_mode():
         logits = model(ids).logits  # (1, seq, vocab)
     if logits.shape[-1] < len(tokenizer) - 1024 or not torch.isfinite(logits).all():
-        raise InvalidModelError(f"The model in {folder.name} loads but gives invalid outputs; it is damaged.")
+        raise InvalidModelError(
+            _("The model in {folder} loads but gives invalid outputs; it is damaged.").format(
+                folder=folder.name
+            )
+        )
     counted = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
-    progress(1.0, "Verified")
+    progress(1.0, _("Verified"))
     return {
         "architecture": type(model).__name__,
         "dtype": str(model.dtype).removeprefix("torch."),

@@ -20,6 +20,7 @@ from itertools import islice
 
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
+from llamadesk.core import i18n
 from llamadesk.core.errors import LlamaDeskError
 from llamadesk.core.training import runs
 
@@ -56,6 +57,8 @@ def launch_runner(run_id: str) -> int:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 close_fds=True,
+                # its progress texts and errors in the window's language, whatever the system locale
+                env=os.environ | {i18n.LANGUAGE_VARIABLE: i18n.language()},
                 **detach,
             )
     except OSError as exc:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QLibraryInfo, QLocale, QTranslator
 
+from llamadesk.core import i18n
 from llamadesk.core.paths import data_home
 
 log = logging.getLogger("llamadesk.ui")
@@ -31,13 +32,8 @@ def available_languages() -> list[str]:
 def choose_language(requested: str | None = None) -> str:
     """LLAMADESK_LANG (or `requested`) wins over the system locale; a language without a catalogue,
     or a region without its own (zh_SG), falls back to the same language, then to English."""
-    wanted = requested or os.environ.get("LLAMADESK_LANG") or QLocale.system().name()
-    wanted = wanted.split(".")[0].replace("-", "_")
-    known = available_languages()
-    if wanted in known:
-        return wanted
-    language = wanted.split("_")[0].lower()
-    return next((name for name in known if name.split("_")[0].lower() == language), ENGLISH)
+    wanted = requested or os.environ.get(i18n.LANGUAGE_VARIABLE) or QLocale.system().name()
+    return i18n.match_language(wanted, available_languages())
 
 
 def _lrelease() -> list[str] | None:
@@ -91,6 +87,7 @@ def install_translator(app: QCoreApplication, language: str | None = None) -> st
         app.removeTranslator(translator)
     _installed.clear()
     chosen = choose_language(language)
+    i18n.set_language(ENGLISH)  # core's messages (errors, progress) follow the catalogue installed below
     if chosen == ENGLISH:
         return ENGLISH
     catalogue = compiled_catalogue(chosen)
@@ -103,4 +100,5 @@ def install_translator(app: QCoreApplication, language: str | None = None) -> st
         _installed.append(qt_base)
     app.installTranslator(ours)
     _installed.append(ours)
+    i18n.set_language(chosen)
     return chosen

@@ -11,6 +11,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
+from llamadesk.core.i18n import _
+
 Message = dict[str, str]
 Conversation = list[Message]
 Shape = Literal["openai", "sharegpt", "alpaca", "pair", "text"]
@@ -87,10 +89,14 @@ def normalise_record(record: object) -> Conversation | str:
         if isinstance(record, dict):
             keys = ", ".join(sorted(str(k) for k in record)) or "none"
             raise RecordError(
-                f"unrecognised record (keys: {keys}); expected messages, conversations, "
-                "instruction/output, a question/answer pair or text"
+                _(
+                    "unrecognised record (keys: {keys}); expected messages, conversations, "
+                    "instruction/output, a question/answer pair or text"
+                ).format(keys=keys)
             )
-        raise RecordError(f"expected a JSON object or string, found {type(record).__name__}")
+        raise RecordError(
+            _("expected a JSON object or string, found {kind}").format(kind=type(record).__name__)
+        )
     if shape == "text":
         text = (
             record
@@ -99,7 +105,7 @@ def normalise_record(record: object) -> Conversation | str:
         )
         text = clean(text)
         if not text:
-            raise RecordError("empty text")
+            raise RecordError(_("empty text"))
         return text
     assert isinstance(record, dict)
     lowered = {k.lower(): v for k, v in record.items() if isinstance(k, str)}
@@ -121,13 +127,13 @@ def _text_field(value: object, what: str) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)  # tables and sloppy JSON carry numeric answers
     if not isinstance(value, str):
-        raise RecordError(f"{what} is {type(value).__name__}, not text")
+        raise RecordError(_("{what} is {kind}, not text").format(what=what, kind=type(value).__name__))
     return value
 
 
 def _openai_message(message: object, index: int) -> Message:
     if not isinstance(message, dict) or "role" not in message:
-        raise RecordError(f"message {index} has no role")
+        raise RecordError(_("message {index} has no role").format(index=index))
     content = message.get("content")
     if isinstance(content, list):  # multi-part content: keep the text parts, refuse anything else
         parts = []
@@ -135,21 +141,28 @@ def _openai_message(message: object, index: int) -> Message:
             if not (
                 isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)
             ):
-                raise RecordError(f"message {index} has non-text content")
+                raise RecordError(_("message {index} has non-text content").format(index=index))
             parts.append(part["text"])
         content = "\n".join(parts)
-    return {"role": str(message["role"]).lower(), "content": _text_field(content, f"message {index} content")}
+    return {
+        "role": str(message["role"]).lower(),
+        "content": _text_field(content, _("message {index} content").format(index=index)),
+    }
 
 
 def _sharegpt_message(message: object, index: int) -> Message:
     if not isinstance(message, dict):
-        raise RecordError(f"turn {index} is not an object")
+        raise RecordError(_("turn {index} is not an object").format(index=index))
     speaker = message.get("from", message.get("role"))
     content = message.get("value", message.get("content"))
     role = _SHAREGPT_ROLES.get(str(speaker).lower())
     if role is None:
-        raise RecordError(f"turn {index} is from '{speaker}', which is neither human, gpt nor system")
-    return {"role": role, "content": _text_field(content, f"turn {index} value")}
+        raise RecordError(
+            _("turn {index} is from '{speaker}', which is neither human, gpt nor system").format(
+                index=index, speaker=speaker
+            )
+        )
+    return {"role": role, "content": _text_field(content, _("turn {index} value").format(index=index))}
 
 
 def _alpaca_messages(record: dict) -> Conversation:
@@ -165,8 +178,8 @@ def _pair_messages(system: object, prompt: object, reply: object) -> Conversatio
     messages = []
     if system is not None:
         messages.append({"role": "system", "content": _text_field(system, "system")})
-    messages.append({"role": "user", "content": _text_field(prompt, "the prompt")})
-    messages.append({"role": "assistant", "content": _text_field(reply, "the reply")})
+    messages.append({"role": "user", "content": _text_field(prompt, _("the prompt"))})
+    messages.append({"role": "assistant", "content": _text_field(reply, _("the reply"))})
     return messages
 
 
@@ -177,22 +190,30 @@ def validate_conversation(messages: list[Message]) -> Conversation:
     for index, message in enumerate(messages, 1):
         role = message["role"]
         if role not in ROLES:
-            raise RecordError(f"message {index} has role '{role}'; only system, user and assistant are used")
+            raise RecordError(
+                _("message {index} has role '{role}'; only system, user and assistant are used").format(
+                    index=index, role=role
+                )
+            )
         content = clean(message["content"])
         if role == "system":
             if out:
-                raise RecordError(f"message {index} is a system message after the conversation started")
+                raise RecordError(
+                    _("message {index} is a system message after the conversation started").format(
+                        index=index
+                    )
+                )
             if not content:
                 continue  # an empty system prompt says nothing; templates render it oddly
         elif not content:
-            raise RecordError(f"message {index} ({role}) is empty")
+            raise RecordError(_("message {index} ({role}) is empty").format(index=index, role=role))
         out.append({"role": role, "content": content})
     roles = [m["role"] for m in out]
     if "assistant" not in roles:
-        raise RecordError("no assistant reply to learn from")
+        raise RecordError(_("no assistant reply to learn from"))
     first_reply = roles.index("assistant")
     if "user" not in roles[:first_reply]:
-        raise RecordError("the first assistant reply comes before any user message")
+        raise RecordError(_("the first assistant reply comes before any user message"))
     return out
 
 
@@ -220,19 +241,23 @@ def table_layout(header: list[str]) -> TableLayout:
     if len(names) == 2:
         return TableLayout(prompt=0, reply=1)
     raise RecordError(
-        f"the header has {len(names)} columns ({', '.join(header)}); expected two columns "
-        "(e.g. question,answer or prompt,response) or a single 'text' column"
+        _(
+            "the header has {count} columns ({header}); expected two columns (e.g. "
+            "question,answer or prompt,response) or a single 'text' column"
+        ).format(count=len(names), header=", ".join(header))
     )
 
 
 def table_row(layout: TableLayout, row: list[str]) -> Conversation | str:
     width = 1 + max(i for i in (layout.prompt, layout.reply, layout.system, layout.text) if i is not None)
     if len(row) < width:
-        raise RecordError(f"the row has {len(row)} columns, expected {width}")
+        raise RecordError(
+            _("the row has {found} columns, expected {width}").format(found=len(row), width=width)
+        )
     if layout.text is not None:
         text = clean(row[layout.text])
         if not text:
-            raise RecordError("empty text")
+            raise RecordError(_("empty text"))
         return text
     assert layout.prompt is not None and layout.reply is not None
     system = row[layout.system] if layout.system is not None else None

@@ -9,6 +9,7 @@ from typing import Any
 
 from llamadesk.core.corpus.instructions import Conversation
 from llamadesk.core.errors import CorpusError, InvalidModelError
+from llamadesk.core.i18n import _
 
 IGNORE_INDEX = -100  # label value the loss skips (PyTorch cross_entropy's default ignore_index)
 TOKENIZE_BATCH_CHARS = 1_000_000
@@ -27,7 +28,7 @@ def pack_texts(
     eos = tokenizer.eos_token_id
     if eos is None:
         raise InvalidModelError(
-            "The model's tokenizer has no end-of-text token, so documents cannot be packed."
+            _("The model's tokenizer has no end-of-text token, so documents cannot be packed.")
         )
     buffer: list[int] = []
     for batch in _batches(texts):
@@ -69,10 +70,12 @@ def sft_example(conversation: Conversation, tokenizer: Any, max_len: int) -> tup
     where its characters start. Both are truncated to `max_len`; when the prompt alone fills it,
     every label is IGNORE_INDEX and the caller should drop the example."""
     if not getattr(tokenizer, "chat_template", None):
-        raise InvalidModelError("The model has no chat template, so it cannot be trained on conversations.")
+        raise InvalidModelError(
+            _("The model has no chat template, so it cannot be trained on conversations.")
+        )
     if not tokenizer.is_fast:
         raise InvalidModelError(
-            "The model's tokenizer cannot report token positions (it is not a 'fast' tokenizer)."
+            _("The model's tokenizer cannot report token positions (it is not a 'fast' tokenizer).")
         )
     text = _render(tokenizer, conversation, generation_prompt=False)
     spans = []
@@ -83,8 +86,10 @@ def sft_example(conversation: Conversation, tokenizer: Any, max_len: int) -> tup
         end = _render(tokenizer, conversation[: index + 1], generation_prompt=False)
         if not (text.startswith(end) and end.startswith(start)):
             raise InvalidModelError(
-                "The model's chat template renders earlier turns differently once later turns "
-                "follow, so its replies cannot be located for training."
+                _(
+                    "The model's chat template renders earlier turns differently once later "
+                    "turns follow, so its replies cannot be located for training."
+                )
             )
         spans.append((len(start), len(end)))
     encoding = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
@@ -107,4 +112,6 @@ def _render(tokenizer: Any, messages: Conversation, *, generation_prompt: bool) 
             messages, tokenize=False, add_generation_prompt=generation_prompt
         )
     except TemplateError as exc:
-        raise CorpusError(f"The model's chat template rejects this conversation: {exc}") from exc
+        raise CorpusError(
+            _("The model's chat template rejects this conversation: {exc}").format(exc=exc)
+        ) from exc

@@ -27,6 +27,7 @@ from llamadesk.core.corpus.instructions import (
     table_row,
 )
 from llamadesk.core.errors import CorpusError, NotFoundError
+from llamadesk.core.i18n import _
 
 OnError = Literal["skip", "stop"]
 ByteCallback = Callable[[int], None]
@@ -92,7 +93,7 @@ class UnreadableFile(CorpusError):
     def __init__(self, path: Path | str, reason: str) -> None:
         self.path = str(path)
         self.reason = reason
-        super().__init__(f"{path} cannot be read: {reason}.")
+        super().__init__(_("{path} cannot be read: {reason}.").format(path=path, reason=reason))
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ def detect_encoding(sample: bytes, complete: bool = True) -> str:
         if sample.startswith(mark):
             return name
     if b"\x00" in sample:
-        raise ValueError("it is a binary file (it contains NUL bytes)")
+        raise ValueError(_("it is a binary file (it contains NUL bytes)"))
     for name in _FALLBACKS:
         try:
             text = codecs.getincrementaldecoder(name)().decode(sample, final=complete)
@@ -133,7 +134,7 @@ def detect_encoding(sample: bytes, complete: bool = True) -> str:
             continue
         if _looks_like_text(text, name):
             return name
-    raise ValueError("it is binary or in an unknown encoding (not UTF-8, UTF-16, GB18030 or Windows-1252)")
+    raise ValueError(_("it is binary or in an unknown encoding (not UTF-8, UTF-16, GB18030 or Windows-1252)"))
 
 
 def _looks_like_text(text: str, encoding: str) -> bool:
@@ -182,7 +183,7 @@ def open_text(
         sample = handle.read(SNIFF_BYTES)
         complete = len(sample) < SNIFF_BYTES or not handle.read(1)
     if not sample:
-        raise UnreadableFile(path, "the file is empty")
+        raise UnreadableFile(path, _("the file is empty"))
     try:
         encoding = detect_encoding(sample, complete)
     except ValueError as exc:
@@ -247,15 +248,15 @@ def _pdf_text(path: Path) -> str:
     try:
         reader = PdfReader(path)
         if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
-            raise UnreadableFile(path, "the PDF is password-protected")
+            raise UnreadableFile(path, _("the PDF is password-protected"))
         pages = [page.extract_text() or "" for page in reader.pages]
     except UnreadableFile:
         raise
     except Exception as exc:
-        raise UnreadableFile(path, f"it is not a readable PDF ({exc})") from None
+        raise UnreadableFile(path, _("it is not a readable PDF ({exc})").format(exc=exc)) from None
     text = "\n\n".join(p.strip() for p in pages if p.strip())
     if not text:
-        raise UnreadableFile(path, "the PDF has no text layer (scanned pages are images)")
+        raise UnreadableFile(path, _("the PDF has no text layer (scanned pages are images)"))
     return text
 
 
@@ -273,7 +274,7 @@ def _docx_text(path: Path) -> str:
             else:
                 blocks.append(block.text)
     except Exception as exc:  # python-docx fails on damaged zips in many ways; all mean "skip"
-        raise UnreadableFile(path, f"it is not a readable Word document ({exc})") from None
+        raise UnreadableFile(path, _("it is not a readable Word document ({exc})").format(exc=exc)) from None
     return "\n\n".join(b.strip() for b in blocks if b.strip())
 
 
@@ -335,6 +336,12 @@ def _whole(text: str) -> str:
     return unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
+def _place(where: str) -> str:
+    """A record's place ("line 3", "record 3": also the `path:3` of its source) as the user reads it."""
+    kind, _space, number = where.partition(" ")
+    return (_("record {number}") if kind == "record" else _("line {number}")).format(number=number)
+
+
 class _Records:
     """Turns the records of one data file into items, applying `on_error` to the bad ones."""
 
@@ -360,7 +367,9 @@ class _Records:
 
     def fail(self, where: str, reason: str) -> None:
         if self.on_error == "stop":
-            raise CorpusError(f"{self.path}, {where}: {reason}.")
+            raise CorpusError(
+                _("{path}, {where}: {reason}.").format(path=self.path, where=_place(where), reason=reason)
+            )
         self.report.warn(f"{self.path}:{where.removeprefix('line ')}: {reason}")
 
 
@@ -371,7 +380,7 @@ def _jsonl_items(stream: TextStream, records: _Records) -> Iterator[Item]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            records.fail(f"line {number}", f"invalid JSON ({exc.msg})")
+            records.fail(f"line {number}", _("invalid JSON ({reason})").format(reason=exc.msg))
             continue
         item = records.item(f"line {number}", record)
         if item is not None:
@@ -382,7 +391,7 @@ def _json_items(stream: TextStream, records: _Records) -> Iterator[Item]:
     try:
         data = json.loads(stream.read())
     except json.JSONDecodeError as exc:
-        records.fail(f"line {exc.lineno}", f"invalid JSON ({exc.msg})")
+        records.fail(f"line {exc.lineno}", _("invalid JSON ({reason})").format(reason=exc.msg))
         return
     if isinstance(data, dict):
         # One record (e.g. one chat), or {"data": [...]} wrapping the records.
@@ -390,7 +399,7 @@ def _json_items(stream: TextStream, records: _Records) -> Iterator[Item]:
         wrapper = detect_shape(data) is None and len(data) == 1 and len(lists) == 1
         data = lists[0] if wrapper else [data]
     if not isinstance(data, list):
-        records.fail("line 1", "expected a list of records or one record object")
+        records.fail("line 1", _("expected a list of records or one record object"))
         return
     for number, record in enumerate(data, 1):
         item = records.item(f"record {number}", record)
@@ -423,7 +432,7 @@ def _csv_items(stream: TextStream, records: _Records) -> Iterator[Item]:
                 continue
             yield records.wrap(f"line {start}", value)
     except csv.Error as exc:  # unterminated quotes, oversized fields: the rest cannot be trusted
-        records.fail(f"line {reader.line_num}", f"broken CSV ({exc})")
+        records.fail(f"line {reader.line_num}", _("broken CSV ({exc})").format(exc=exc))
 
 
 def read_file(
@@ -438,14 +447,14 @@ def read_file(
     report = report if report is not None else ReadReport()
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
-        raise UnreadableFile(path, f"'{suffix or path.name}' files are not supported")
+        raise UnreadableFile(path, _("'{suffix}' files are not supported").format(suffix=suffix or path.name))
     if suffix in (".pdf", ".docx"):
         text = _pdf_text(path) if suffix == ".pdf" else _docx_text(path)
         if on_read is not None:
             on_read(path.stat().st_size)
         text = _whole(text)
         if not text.strip():
-            raise UnreadableFile(path, "it contains no text")
+            raise UnreadableFile(path, _("it contains no text"))
         report.files[str(path)] = None
         yield TextItem(str(path), (text,), None)
         return
@@ -457,7 +466,7 @@ def read_file(
     if suffix in HTML_SUFFIXES:
         text = html_to_text(stream.read())
         if not text:
-            raise UnreadableFile(path, "the page has no visible text")
+            raise UnreadableFile(path, _("the page has no visible text"))
         report.files[str(path)] = stream.encoding
         yield TextItem(str(path), (text,), stream.encoding)
         return
@@ -470,7 +479,7 @@ def read_file(
             found = True
         yield item
     if not found:
-        raise UnreadableFile(path, "it has no usable records")
+        raise UnreadableFile(path, _("it has no usable records"))
 
 
 # --- folders and many files --------------------------------------------------------------------
@@ -489,7 +498,7 @@ def collect_files(paths: Iterable[Path | str]) -> list[Path]:
         elif path.is_file():
             files.append(path)
         else:
-            raise NotFoundError(f"{path} does not exist.")
+            raise NotFoundError(_("{path} does not exist.").format(path=path))
     return files
 
 
@@ -534,7 +543,7 @@ def read_documents(
             if text:
                 documents.append(Document(item.source, text, item.encoding))
     if not documents:
-        raise CorpusError(nothing_found_message("text", report))
+        raise CorpusError(nothing_found_message(_("text"), report))
     return documents
 
 
@@ -546,26 +555,37 @@ def read_instruction_file(
     Text records are not instructions: under "stop" they are an error, under "skip" a warning."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise NotFoundError(f"{path} does not exist.")
+        raise NotFoundError(_("{path} does not exist.").format(path=path))
     report = report if report is not None else ReadReport()
     conversations = []
     for item in read_file(path, on_error=on_error, report=report):
         if isinstance(item, ConversationItem):
             conversations.append(item.messages)
         elif on_error == "stop":
-            raise CorpusError(f"{item.source}: this record is plain text, not a conversation.")
+            raise CorpusError(
+                _("{source}: this record is plain text, not a conversation.").format(source=item.source)
+            )
         else:
-            report.warn(f"{item.source}: plain text, not a conversation")
+            report.warn(_("{source}: plain text, not a conversation").format(source=item.source))
     if not conversations:
-        raise CorpusError(f"{path} holds no conversations (instruction/output, messages or question/answer).")
+        raise CorpusError(
+            _("{path} holds no conversations (instruction/output, messages or question/answer).").format(
+                path=path
+            )
+        )
     return conversations
 
 
 def nothing_found_message(what: str, report: ReadReport) -> str:
     """One sentence for an empty result that says why, naming the first few skipped files."""
     if not report.skipped:
-        return f"No usable {what} was found in the files given."
+        return _("No usable {what} was found in the files given.").format(what=what)
     shown = "; ".join(f"{Path(s.path).name}: {s.reason}" for s in report.skipped[:3])
-    more = f" and {len(report.skipped) - 3} more" if len(report.skipped) > 3 else ""
+    more = _(" and {count} more").format(count=len(report.skipped) - 3) if len(report.skipped) > 3 else ""
     count = len(report.skipped)
-    return f"No usable {what} was found; {count} file{'s' if count != 1 else ''} skipped ({shown}{more})."
+    template = (
+        _("No usable {what} was found; {count} file skipped ({shown}{more}).")
+        if count == 1
+        else _("No usable {what} was found; {count} files skipped ({shown}{more}).")
+    )
+    return template.format(what=what, count=count, shown=shown, more=more)

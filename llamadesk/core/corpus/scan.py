@@ -29,6 +29,7 @@ from llamadesk.core.corpus.reading import (
     nothing_found_message,
 )
 from llamadesk.core.errors import CorpusError
+from llamadesk.core.i18n import _
 from llamadesk.core.progress import Progress
 
 Split = Literal["train", "validation"]
@@ -270,7 +271,7 @@ class Scanner:
         passage_chars: int = PASSAGE_CHARS,
     ) -> None:
         if not 0.0 <= val_fraction < 1.0:
-            raise CorpusError("The validation fraction must be at least 0 and below 1 (e.g. 0.05).")
+            raise CorpusError(_("The validation fraction must be at least 0 and below 1 (e.g. 0.05)."))
         self.seed = seed
         self.val_fraction = val_fraction
         self.passage_chars = passage_chars
@@ -339,7 +340,7 @@ class Scanner:
         has_text = sum(counts["text"].values()) > 0
         has_conversations = sum(counts["conversation"].values()) > 0
         if not (has_text or has_conversations):
-            raise CorpusError(nothing_found_message("text or conversation", report))
+            raise CorpusError(nothing_found_message(_("text or conversation"), report))
         for kind in UNIT_KINDS:
             expected = counts[kind]["train"] * self.val_fraction  # validation units due, on average
             if counts[kind]["validation"] == 0 and expected >= 0.5:
@@ -383,10 +384,13 @@ def scan_units(
     def on_read(count: int) -> None:
         nonlocal done
         done += count
-        progress(done / total, f"Reading: {done / 1e6:,.1f} of {total / 1e6:,.1f} MB")
+        progress(
+            done / total,
+            _("Reading: {done:,.1f} of {total:,.1f} MB").format(done=done / 1e6, total=total / 1e6),
+        )
 
     yield from scanner.units(iter_items(files, on_error=on_error, report=report, on_read=on_read))
-    progress(1.0, "Read all files")
+    progress(1.0, _("Read all files"))
 
 
 def preview(

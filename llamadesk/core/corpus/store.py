@@ -20,6 +20,7 @@ from llamadesk.core.corpus.instructions import Conversation
 from llamadesk.core.corpus.reading import OnError, ReadReport
 from llamadesk.core.corpus.scan import SPLITS, UNIT_KINDS, CorpusSummary, Scanner, Split, UnitKind, scan_units
 from llamadesk.core.errors import AlreadyExistsError, CorpusError, NotFoundError
+from llamadesk.core.i18n import _
 from llamadesk.core.progress import Progress
 
 MANIFEST = "manifest.json"
@@ -94,7 +95,7 @@ def add_corpus(
     progress = progress or Progress()
     sources = [Path(p).expanduser().resolve() for p in paths]
     if not sources:
-        raise CorpusError("Choose at least one file or folder for the corpus.")
+        raise CorpusError(_("Choose at least one file or folder for the corpus."))
     root = data_paths.corpora_dir()
     clean_stale_staging(root)
     corpus_id = _new_id(name, sources[0], root)
@@ -105,8 +106,10 @@ def add_corpus(
     )
     with registering(
         target,
-        taken=f"A corpus named '{corpus_id}' already exists; choose another name.",
-        failed="Adding the corpus failed: {reason}. Nothing was stored.",
+        taken=_("A corpus named '{corpus_id}' already exists; choose another name.").format(
+            corpus_id=corpus_id
+        ),
+        failed=_("Adding the corpus failed: {reason}. Nothing was stored."),
     ) as staging:
         with ExitStack() as stack:
             writers = {
@@ -138,11 +141,17 @@ def _new_id(name: str | None, first: Path, root: Path) -> str:
         corpus_id = name.strip()
         if not _ID_PATTERN.match(corpus_id):
             raise CorpusError(
-                f"'{name}' cannot be used as a corpus name: "
-                "use letters, digits, '.', '-' or '_' (at most 100)."
+                _(
+                    "'{name}' cannot be used as a corpus name: use letters, digits, '.', '-' "
+                    "or '_' (at most 100)."
+                ).format(name=name)
             )
         if (root / corpus_id).exists():
-            raise AlreadyExistsError(f"A corpus named '{corpus_id}' already exists; choose another name.")
+            raise AlreadyExistsError(
+                _("A corpus named '{corpus_id}' already exists; choose another name.").format(
+                    corpus_id=corpus_id
+                )
+            )
         return corpus_id
     stem = first.stem if first.is_file() else first.name
     base = re.sub(r"[^\w.\-]+", "-", stem).strip("-.")[:90] or "corpus"
@@ -187,7 +196,7 @@ def get_corpus(corpus_id: str) -> CorpusEntry:
     folder = data_paths.corpora_dir() / corpus_id
     entry = _load_entry(folder) if _ID_PATTERN.match(corpus_id) and folder.is_dir() else None
     if entry is None:
-        raise NotFoundError(f"There is no corpus '{corpus_id}'.")
+        raise NotFoundError(_("There is no corpus '{corpus_id}'.").format(corpus_id=corpus_id))
     return entry
 
 

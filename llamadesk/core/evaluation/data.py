@@ -14,6 +14,7 @@ from llamadesk.core.corpus.reading import Document, ReadReport, open_text
 from llamadesk.core.corpus.reading import read_documents as read_corpus_documents
 from llamadesk.core.corpus.store import MANIFEST, UNIT_FILES, get_corpus
 from llamadesk.core.errors import CorpusError, NotFoundError
+from llamadesk.core.i18n import _
 
 SAMPLE_PREFIX = "sample:"
 CORPUS_PREFIX = "corpus:"
@@ -25,26 +26,30 @@ def decode_file(path: Path) -> tuple[str, str]:
         stream = open_text(path)
         text = stream.read()
     except OSError as exc:
-        raise CorpusError(f"{path} cannot be read: {exc.strerror or exc}.") from exc
+        raise CorpusError(
+            _("{path} cannot be read: {reason}.").format(path=path, reason=exc.strerror or exc)
+        ) from exc
     if not text.strip():
-        raise CorpusError(f"{path} is empty.")
+        raise CorpusError(_("{path} is empty.").format(path=path))
     return text, stream.encoding
 
 
 def jsonl_records(path: Path) -> Iterator[tuple[str, dict]]:
     """Each non-blank line of a JSONL file as (where, object), `where` naming file and line so
     that any later complaint about a record points the user at it."""
-    text, _ = decode_file(path)
+    text, _encoding = decode_file(path)
     for line, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
             continue
-        where = f"{path} line {line}"
+        where = _("{path} line {line}").format(path=path, line=line)
         try:
             record = json.loads(raw)
         except json.JSONDecodeError as exc:
-            raise CorpusError(f"{where}: not valid JSON ({exc.msg}).") from exc
+            raise CorpusError(
+                _("{where}: not valid JSON ({reason}).").format(where=where, reason=exc.msg)
+            ) from exc
         if not isinstance(record, dict):
-            raise CorpusError(f"{where}: expected a JSON object per line.")
+            raise CorpusError(_("{where}: expected a JSON object per line.").format(where=where))
         yield where, record
 
 
@@ -55,7 +60,7 @@ def dataset_files(path: Path) -> list[Path]:
     if path.is_dir():
         files = (p for p in path.rglob("*") if p.is_file())
         return sorted(p for p in files if not any(part.startswith(".") for part in p.relative_to(path).parts))
-    raise NotFoundError(f"{path} does not exist.")
+    raise NotFoundError(_("{path} does not exist.").format(path=path))
 
 
 def dataset_sha256(path: Path) -> str:
@@ -85,18 +90,24 @@ def resolve_data(spec: str | Path) -> Path:
         path = samples_root() / name
         if not name or not path.exists():
             raise NotFoundError(
-                f"There is no sample set '{name}'; the samples are: {', '.join(sample_names())}."
+                _("There is no sample set '{name}'; the samples are: {names}.").format(
+                    name=name, names=", ".join(sample_names())
+                )
             )
         return path
     if text.startswith(CORPUS_PREFIX):
-        corpus_id, _, split = text[len(CORPUS_PREFIX) :].partition(":")
+        corpus_id, _colon, split = text[len(CORPUS_PREFIX) :].partition(":")
         files = UNIT_FILES["text"]
         if split and split not in files:
-            raise NotFoundError(f"A corpus has no '{split}' part; use {' or '.join(files)}.")
+            raise NotFoundError(
+                _("A corpus has no '{split}' part; use {files}.").format(
+                    split=split, files=" or ".join(files)
+                )
+            )
         return get_corpus(corpus_id).folder / files[split or "validation"]
     path = Path(text).expanduser()
     if not path.exists():
-        raise NotFoundError(f"{path} does not exist.")
+        raise NotFoundError(_("{path} does not exist.").format(path=path))
     return path.resolve()
 
 
@@ -112,8 +123,14 @@ def _library_corpus_documents(path: Path) -> list[Document] | None:
     split = splits[path.name]
     documents = [Document(r["source"], r["text"], "utf-8") for r in entry.iter_records("text", split)]
     if not documents:
-        hint = f" (score its training text with corpus:{entry.id}:train)" if split == "validation" else ""
-        raise CorpusError(f"Corpus '{entry.id}' has no {split} text to score{hint}.")
+        if split == "validation":
+            message = _(
+                "Corpus '{corpus}' has no validation text to score (score its training text with "
+                "corpus:{corpus}:train)."
+            )
+        else:
+            message = _("Corpus '{corpus}' has no {split} text to score.")
+        raise CorpusError(message.format(corpus=entry.id, split=split))
     return documents
 
 
@@ -130,5 +147,7 @@ def read_documents(path: Path) -> list[Document]:
     documents = read_corpus_documents([path], on_error="stop", report=report)
     if report.skipped:
         first = report.skipped[0]
-        raise CorpusError(f"{first.path} cannot be scored: {first.reason}.")
+        raise CorpusError(
+            _("{path} cannot be scored: {reason}.").format(path=first.path, reason=first.reason)
+        )
     return documents

@@ -16,6 +16,7 @@ from llamadesk.core.chat_templates import END_OF_TURN_TOKENS
 from llamadesk.core.errors import CorpusError, LlamaDeskError
 from llamadesk.core.evaluation.data import jsonl_records
 from llamadesk.core.evaluation.prompting import encode_prompt
+from llamadesk.core.i18n import _
 from llamadesk.core.progress import Progress
 
 QUESTION_KEYS = ("question", "instruction", "prompt")
@@ -42,9 +43,9 @@ class GenSettings:
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
-            raise LlamaDeskError("max_new_tokens must be at least 1.")
+            raise LlamaDeskError(_("max_new_tokens must be at least 1."))
         if self.limit is not None and self.limit < 1:
-            raise LlamaDeskError("The item limit must be at least 1.")
+            raise LlamaDeskError(_("The item limit must be at least 1."))
 
     def resolve(self, tokenizer) -> "GenSettings":
         """These settings with the chat template choice made for this tokenizer (what is stored)."""
@@ -60,20 +61,28 @@ def read_qa_file(path: Path) -> list[QAItem]:
     """Pairs from JSONL with question/instruction/prompt (plus an optional `input`) and
     answer/output/response fields."""
     if path.suffix.lower() != ".jsonl":
-        raise CorpusError(f"{path} is not a .jsonl file of question/answer pairs.")
+        raise CorpusError(_("{path} is not a .jsonl file of question/answer pairs.").format(path=path))
     items = []
     for where, record in jsonl_records(path):
         question = next((str(record[k]) for k in QUESTION_KEYS if record.get(k)), "")
         answer = next((str(record[k]) for k in ANSWER_KEYS if record.get(k)), "")
         if not question.strip():
-            raise CorpusError(f"{where}: no question (expected one of {', '.join(QUESTION_KEYS)}).")
+            raise CorpusError(
+                _("{where}: no question (expected one of {keys}).").format(
+                    where=where, keys=", ".join(QUESTION_KEYS)
+                )
+            )
         if not normalize(answer):
-            raise CorpusError(f"{where}: no reference answer (expected one of {', '.join(ANSWER_KEYS)}).")
+            raise CorpusError(
+                _("{where}: no reference answer (expected one of {keys}).").format(
+                    where=where, keys=", ".join(ANSWER_KEYS)
+                )
+            )
         if record.get("input"):
             question = f"{question}\n\n{record['input']}"
         items.append(QAItem(str(record.get("id", len(items))), question.strip(), answer.strip(), where))
     if not items:
-        raise CorpusError(f"{path} is empty.")
+        raise CorpusError(_("{path} is empty.").format(path=path))
     return items
 
 
@@ -168,7 +177,7 @@ def score_generation(
     items = items[: settings.limit] if settings.limit else items
     model.eval()
     totals = {"exact_match": 0.0, "rouge_l": 0.0, "contains": 0.0}
-    progress(0.0, "Generation")
+    progress(0.0, _("Generation"))
     for done, item in enumerate(items, start=1):
         reply = greedy_reply(model, tokenizer, item.question, settings, progress.cancel)
         progress.check()  # a reply cut short by Stop is not scored
@@ -183,7 +192,7 @@ def score_generation(
             detail.append(
                 {"id": item.id, "source": item.source, "answer": item.answer, "reply": reply} | scores
             )
-        progress(done / len(items), f"Generation: {done}/{len(items)}")
+        progress(done / len(items), _("Generation: {done}/{total}").format(done=done, total=len(items)))
     return {key: value / len(items) for key, value in totals.items()} | {
         "items": len(items),
         "max_new_tokens": settings.max_new_tokens,

@@ -21,6 +21,7 @@ from pathlib import Path
 from llamadesk.core.errors import CorpusError, LlamaDeskError
 from llamadesk.core.evaluation.data import decode_file, jsonl_records
 from llamadesk.core.evaluation.prompting import encode_prompt, model_context
+from llamadesk.core.i18n import _
 from llamadesk.core.progress import Progress
 
 LETTERS = ("A", "B", "C", "D")
@@ -62,9 +63,11 @@ class MCSettings:
 
     def __post_init__(self) -> None:
         if self.shots < 0:
-            raise LlamaDeskError("The number of shots cannot be negative.")
+            raise LlamaDeskError(_("The number of shots cannot be negative."))
         if self.language not in ("auto", "zh", "en"):
-            raise LlamaDeskError(f"Unknown prompt language '{self.language}'; use auto, zh or en.")
+            raise LlamaDeskError(
+                _("Unknown prompt language '{language}'; use auto, zh or en.").format(language=self.language)
+            )
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -78,13 +81,15 @@ def _answer(raw: object, where: str) -> str:
         return LETTERS[raw]
     letter = str(raw).strip().upper() if raw is not None else ""
     if letter not in LETTERS:
-        raise CorpusError(f"{where}: the answer '{raw}' is not one of A, B, C, D.")
+        raise CorpusError(
+            _("{where}: the answer '{raw}' is not one of A, B, C, D.").format(where=where, raw=raw)
+        )
     return letter
 
 
 def _item(item_id: str, question: str, options: Sequence[str], answer: object, where: str) -> MCItem:
     if not str(question).strip():
-        raise CorpusError(f"{where}: the question is empty.")
+        raise CorpusError(_("{where}: the question is empty.").format(where=where))
     return MCItem(
         str(item_id),
         str(question).strip(),
@@ -95,7 +100,7 @@ def _item(item_id: str, question: str, options: Sequence[str], answer: object, w
 
 
 def _read_csv(path: Path) -> list[MCItem]:
-    text, _ = decode_file(path)
+    text, _encoding = decode_file(path)
     reader = csv.reader(io.StringIO(text, newline=""))
     rows: list[tuple[int, list[str]]] = []
     while True:
@@ -105,11 +110,13 @@ def _read_csv(path: Path) -> list[MCItem]:
         except StopIteration:
             break
         except csv.Error as exc:
-            raise CorpusError(f"{path} line {line}: not readable as CSV ({exc}).") from exc
+            raise CorpusError(
+                _("{path} line {line}: not readable as CSV ({exc}).").format(path=path, line=line, exc=exc)
+            ) from exc
         if any(cell.strip() for cell in row):
             rows.append((line, row))
     if not rows:
-        raise CorpusError(f"{path} is empty.")
+        raise CorpusError(_("{path} is empty.").format(path=path))
     first = [cell.strip() for cell in rows[0][1]]
     if {"question", "answer"} <= {c.lower() for c in first}:
         return _read_ceval_rows(path, first, rows[1:])
@@ -124,15 +131,20 @@ def _read_ceval_rows(path: Path, header: list[str], rows: list[tuple[int, list[s
     missing = [c for c in CEVAL_COLUMNS if c not in index]
     if missing:
         raise CorpusError(
-            f"{path} line 1: the header has no {', '.join(repr(m) for m in missing)} column "
-            "(expected id,question,A,B,C,D,answer)."
+            _(
+                "{path} line 1: the header has no {names} column (expected id,question,A,B,C,D,answer)."
+            ).format(path=path, names=", ".join(repr(m) for m in missing))
         )
     needed = max(index[c] for c in CEVAL_COLUMNS) + 1
     items = []
     for number, (line, row) in enumerate(rows):
-        where = f"{path} line {line}"
+        where = _("{path} line {line}").format(path=path, line=line)
         if len(row) < needed:
-            raise CorpusError(f"{where}: expected {len(header)} columns as in the header, found {len(row)}.")
+            raise CorpusError(
+                _("{where}: expected {header_count} columns as in the header, found {row_count}.").format(
+                    where=where, header_count=len(header), row_count=len(row)
+                )
+            )
         item_id = row[index["id"]].strip() if "id" in index and index["id"] < len(row) else str(number)
         options = [row[index[letter]] for letter in LETTERS]
         items.append(_item(item_id, row[index["question"]], options, row[index["answer"]], where))
@@ -142,10 +154,12 @@ def _read_ceval_rows(path: Path, header: list[str], rows: list[tuple[int, list[s
 def _read_mmlu_rows(path: Path, rows: list[tuple[int, list[str]]]) -> list[MCItem]:
     items = []
     for number, (line, row) in enumerate(rows):
-        where = f"{path} line {line}"
+        where = _("{path} line {line}").format(path=path, line=line)
         if len(row) != 6:
             raise CorpusError(
-                f"{where}: expected 6 columns (question, A, B, C, D, answer), found {len(row)}."
+                _("{where}: expected 6 columns (question, A, B, C, D, answer), found {row_count}.").format(
+                    where=where, row_count=len(row)
+                )
             )
         items.append(_item(str(number), row[0], row[1:5], row[5], where))
     return items
@@ -159,7 +173,9 @@ def _json_options(record: dict, where: str) -> list[str]:
         return [choices[letter] for letter in LETTERS]
     if isinstance(choices, list) and len(choices) == len(LETTERS):
         return choices
-    raise CorpusError(f"{where}: expected the options as keys A, B, C, D or a 'choices' list of four.")
+    raise CorpusError(
+        _("{where}: expected the options as keys A, B, C, D or a 'choices' list of four.").format(where=where)
+    )
 
 
 def _read_jsonl(path: Path) -> list[MCItem]:
@@ -167,13 +183,13 @@ def _read_jsonl(path: Path) -> list[MCItem]:
     for where, record in jsonl_records(path):
         for key in ("question", "answer"):
             if key not in record:
-                raise CorpusError(f"{where}: the '{key}' field is missing.")
+                raise CorpusError(_("{where}: the '{key}' field is missing.").format(where=where, key=key))
         options = _json_options(record, where)
         items.append(
             _item(record.get("id", len(items)), record["question"], options, record["answer"], where)
         )
     if not items:
-        raise CorpusError(f"{path} is empty.")
+        raise CorpusError(_("{path} is empty.").format(path=path))
     return items
 
 
@@ -184,7 +200,7 @@ def read_mc_file(path: Path) -> list[MCItem]:
         return _read_csv(path)
     if suffix == ".jsonl":
         return _read_jsonl(path)
-    raise CorpusError(f"{path} is not a .csv or .jsonl file of questions.")
+    raise CorpusError(_("{path} is not a .csv or .jsonl file of questions.").format(path=path))
 
 
 def subject_key(path: Path) -> str:
@@ -221,7 +237,9 @@ def _subject_names(places: Sequence[Path]) -> dict:
             try:
                 return json.loads(decode_file(mapping)[0])
             except json.JSONDecodeError as exc:
-                raise CorpusError(f"{mapping} is not valid JSON ({exc.msg}).") from exc
+                raise CorpusError(
+                    _("{mapping} is not valid JSON ({reason}).").format(mapping=mapping, reason=exc.msg)
+                ) from exc
     return {}
 
 
@@ -243,7 +261,7 @@ def load_mc_dataset(
         split = next((path / s for s in ("val", "test") if (path / s).is_dir()), path)
         files = _question_files(split)
         if not files:
-            raise CorpusError(f"{split} holds no .csv or .jsonl question files.")
+            raise CorpusError(_("{split} holds no .csv or .jsonl question files.").format(split=split))
     else:
         split, files = path.parent, [path]
     places = [p for p in (dev, split, split.parent / "dev", split / "dev") if p is not None]
@@ -257,12 +275,16 @@ def load_mc_dataset(
             dev_file = _find_dev(key, places)
             if dev_file is None:
                 raise CorpusError(
-                    f"{shots}-shot prompts need a dev file for '{key}' ({key}_dev.csv); none found."
+                    _("{shots}-shot prompts need a dev file for '{key}' ({key}_dev.csv); none found.").format(
+                        shots=shots, key=key
+                    )
                 )
             dev_items = read_mc_file(dev_file)
             if len(dev_items) < shots:
                 raise CorpusError(
-                    f"{dev_file} has {len(dev_items)} examples, fewer than the {shots} shots asked."
+                    _("{dev_file} has {count} examples, fewer than the {shots} shots asked.").format(
+                        dev_file=dev_file, count=len(dev_items), shots=shots
+                    )
                 )
         lang = _language(items, language)
         mapped = names.get(key)
@@ -304,7 +326,9 @@ def letter_token_ids(tokenizer) -> dict[str, list[int]]:
                 ids.append(encoded[-1])
         if not ids:
             raise LlamaDeskError(
-                f"This model's tokenizer has no token for the letter {letter}; it cannot be scored."
+                _("This model's tokenizer has no token for the letter {letter}; it cannot be scored.").format(
+                    letter=letter
+                )
             )
         result[letter] = ids
     return result
@@ -334,7 +358,7 @@ def score_multiple_choice(
     total = sum(len(s.items) for s in subjects) or 1
     done = 0
     per_subject = {}
-    progress(0.0, "Multiple choice")
+    progress(0.0, _("Multiple choice"))
     for subject in subjects:
         correct = 0
         for item in subject.items:
@@ -367,7 +391,10 @@ def score_multiple_choice(
                     }
                 )
             done += 1
-            progress(done / total, f"{subject.name}: {done}/{total}")
+            progress(
+                done / total,
+                f"{subject.name}: {done}/{total}",
+            )
         per_subject[subject.key] = {
             "name": subject.name,
             "language": subject.language,

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from llamadesk.core.corpus.reading import Document
 from llamadesk.core.errors import CorpusError, LlamaDeskError
 from llamadesk.core.evaluation.prompting import model_context
+from llamadesk.core.i18n import _
 from llamadesk.core.progress import Progress
 
 # The default window when the user sets none: a model's full context (128k for Llama 3.1) would
@@ -32,20 +33,26 @@ class PerplexitySettings:
 
     def __post_init__(self) -> None:
         if self.window is not None and self.window < 2:
-            raise LlamaDeskError("The perplexity window must be at least 2 tokens.")
+            raise LlamaDeskError(_("The perplexity window must be at least 2 tokens."))
         if self.stride is not None and self.stride < 1:
-            raise LlamaDeskError("The perplexity stride must be at least 1 token.")
+            raise LlamaDeskError(_("The perplexity stride must be at least 1 token."))
 
     def resolve(self, context_length: int | None) -> tuple[int, int]:
         """(window, stride) for a model with this context length."""
         window = self.window or min(context_length or DEFAULT_WINDOW_CAP, DEFAULT_WINDOW_CAP)
         if context_length and window > context_length:
             raise LlamaDeskError(
-                f"A window of {window} tokens is longer than the model's context ({context_length})."
+                _(
+                    "A window of {window} tokens is longer than the model's context ({context_length})."
+                ).format(window=window, context_length=context_length)
             )
         stride = self.stride or max(window // 2, 1)
         if stride > window:
-            raise LlamaDeskError(f"The stride ({stride}) cannot be longer than the window ({window}).")
+            raise LlamaDeskError(
+                _("The stride ({stride}) cannot be longer than the window ({window}).").format(
+                    stride=stride, window=window
+                )
+            )
         return window, stride
 
     def to_json(self) -> dict:
@@ -75,7 +82,9 @@ def tokenize_documents(tokenizer, documents: Sequence[Document]) -> list[Tokeniz
         ids = tokenizer(doc.text)["input_ids"]
         if len(ids) < 2:
             raise CorpusError(
-                f"{doc.source} is shorter than two tokens; perplexity needs at least one token to predict."
+                _(
+                    "{source} is shorter than two tokens; perplexity needs at least one token to predict."
+                ).format(source=doc.source)
             )
         result.append(TokenizedDocument(doc.source, list(ids)))
     return result
@@ -112,16 +121,16 @@ def perplexity(
     import torch.nn.functional as F
 
     if not documents:
-        raise CorpusError("There is no text to score.")
+        raise CorpusError(_("There is no text to score."))
     window, stride = settings.resolve(model_context(model))
     plans = [(doc, windows(len(doc.ids), window, stride)) for doc in documents]
-    total_windows = sum(len(w) for _, w in plans) or 1
+    total_windows = sum(len(w) for _doc, w in plans) or 1
     device = next(model.parameters()).device
     model.eval()
     nll_total = 0.0
     tokens_total = 0
     done = 0
-    progress(0.0, "Perplexity")
+    progress(0.0, _("Perplexity"))
     for doc, doc_windows in plans:
         ids = torch.tensor(doc.ids, dtype=torch.long)
         doc_nll = 0.0
@@ -136,7 +145,7 @@ def perplexity(
             doc_nll += F.cross_entropy(logits.float(), targets, reduction="sum").item()
             doc_tokens += scored
             done += 1
-            progress(done / total_windows, f"Perplexity: {doc.name}")
+            progress(done / total_windows, _("Perplexity: {doc}").format(doc=doc.name))
         nll_total += doc_nll
         tokens_total += doc_tokens
         if detail is not None:
@@ -154,7 +163,7 @@ def perplexity(
         "mean_nll": mean_nll,
         "tokens": tokens_total,
         "documents": len(documents),
-        "windows": sum(len(w) for _, w in plans),
+        "windows": sum(len(w) for _doc, w in plans),
         "window": window,
         "stride": stride,
     }

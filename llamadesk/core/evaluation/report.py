@@ -20,6 +20,7 @@ from llamadesk.core.corpus.store import UNIT_FILES
 from llamadesk.core.errors import LlamaDeskError
 from llamadesk.core.evaluation.data import CORPUS_PREFIX, SAMPLE_PREFIX, samples_root
 from llamadesk.core.evaluation.results import RunRecord
+from llamadesk.core.i18n import _
 
 KIND_ORDER = ("ppl", "mc", "gen")
 # Stored with a run but not a property of the data or the question asked: fp32 on CPU and bf16 on
@@ -254,9 +255,11 @@ def export_table(table: ScoreTable, path: Path) -> None:
     existing report is replaced whole or not at all."""
     suffix = path.suffix.lower()
     if suffix not in EXPORT_SUFFIXES:
-        raise LlamaDeskError(f"Export to a .csv or .md file, not '{path.name}'.")
+        raise LlamaDeskError(_("Export to a .csv or .md file, not '{path}'.").format(path=path.name))
     text = to_csv(table) if suffix == ".csv" else to_markdown(table)
     try:
         write_text(path, text)
     except OSError as exc:
-        raise LlamaDeskError(f"{path} could not be written: {exc.strerror or exc}.") from exc
+        raise LlamaDeskError(
+            _("{path} could not be written: {reason}.").format(path=path, reason=exc.strerror or exc)
+        ) from exc

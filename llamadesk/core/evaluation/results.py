@@ -17,6 +17,7 @@ from pathlib import Path
 
 from llamadesk.core import paths
 from llamadesk.core.errors import LlamaDeskError, NotFoundError
+from llamadesk.core.i18n import _
 
 DB_NAME = "evals.sqlite3"
 STATUSES = ("complete", "failed", "cancelled")
@@ -118,7 +119,9 @@ def migrate(conn: sqlite3.Connection) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise LlamaDeskError(
-            f"{db_path()} was written by a newer LlamaDesk (schema {version}); update LlamaDesk to read it."
+            _(
+                "{path} was written by a newer LlamaDesk (schema {version}); update LlamaDesk to read it."
+            ).format(path=db_path(), version=version)
         )
     for step in range(version, SCHEMA_VERSION):
         conn.execute("BEGIN IMMEDIATE")
@@ -242,7 +245,7 @@ def get_run(run_id: int) -> RunRecord:
     with connect() as conn:
         row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
     if row is None:
-        raise NotFoundError(f"There is no evaluation run {run_id}.")
+        raise NotFoundError(_("There is no evaluation run {run_id}.").format(run_id=run_id))
     return _record(row)
 
 
@@ -267,9 +270,9 @@ def record_vote(
 ) -> int:
     """Store one blind comparison; `winner` is the side picked, "a", "b" or "tie"."""
     if winner not in WINNERS:
-        raise LlamaDeskError(f"A vote is for 'a', 'b' or 'tie', not '{winner}'.")
+        raise LlamaDeskError(_("A vote is for 'a', 'b' or 'tie', not '{winner}'.").format(winner=winner))
     if variant_a == variant_b:
-        raise LlamaDeskError("A blind comparison needs two different variants.")
+        raise LlamaDeskError(_("A blind comparison needs two different variants."))
     with connect() as conn:
         cursor = conn.execute(
             "INSERT INTO ab_votes (prompt, variant_a, variant_b, reply_a, reply_b, winner, created)"

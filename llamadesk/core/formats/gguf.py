@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from llamadesk.core.errors import InvalidModelError
+from llamadesk.core.i18n import _
 from llamadesk.core.progress import Progress
 
 SUPPORTED_GGUF_ARCHITECTURES = {"llama", "mistral"}
@@ -33,7 +34,9 @@ def gguf_architecture(path: Path) -> str:
         field = reader.fields["general.architecture"]
         return bytes(field.parts[field.data[0]]).decode("utf-8")
     except (KeyError, ValueError, IndexError, OSError) as exc:
-        raise InvalidModelError(f"{path.name} is not a readable GGUF file ({exc}).") from exc
+        raise InvalidModelError(
+            _("{path} is not a readable GGUF file ({exc}).").format(path=path.name, exc=exc)
+        ) from exc
 
 
 def _total_memory_bytes() -> int:
@@ -52,7 +55,7 @@ def _tensor_progress(progress: Progress) -> Iterator[None]:
     def tracked(items: Iterable, **_kwargs) -> Iterator:
         items = list(items)
         for index, item in enumerate(items):
-            progress(index / max(len(items), 1), "Dequantising tensors")
+            progress(index / max(len(items), 1), _("Dequantising tensors"))
             yield item
 
     with _patch_lock:
@@ -69,28 +72,35 @@ def convert_gguf(src: Path, dest: Path, progress: Progress) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    progress(0.0, "Reading GGUF metadata")
+    progress(0.0, _("Reading GGUF metadata"))
     architecture = gguf_architecture(src)
     if architecture not in SUPPORTED_GGUF_ARCHITECTURES:
         raise InvalidModelError(
-            f"{src.name} is a '{architecture}' model; LlamaDesk imports Llama-family GGUF files "
-            f"({', '.join(sorted(SUPPORTED_GGUF_ARCHITECTURES))})."
+            _(
+                "{src} is a '{architecture}' model; LlamaDesk imports Llama-family GGUF files ({supported})."
+            ).format(
+                src=src.name,
+                architecture=architecture,
+                supported=", ".join(sorted(SUPPORTED_GGUF_ARCHITECTURES)),
+            )
         )
     # fp32 keeps dequantised weights exact; a model whose fp32 copy would crowd memory gets bf16.
     fp32_bytes = src.stat().st_size * 8  # 4-bit files hold ~0.5 byte a weight
     dtype = torch.float32 if fp32_bytes < 0.4 * _total_memory_bytes() else torch.bfloat16
     try:
-        progress(0.05, "Reading tokenizer")
+        progress(0.05, _("Reading tokenizer"))
         tokenizer = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
         with _tensor_progress(progress.sub(0.25, 0.85)):
             model = AutoModelForCausalLM.from_pretrained(src.parent, gguf_file=src.name, dtype=dtype)
     except (ValueError, KeyError, OSError, RuntimeError) as exc:
-        raise InvalidModelError(f"{src.name} could not be read as a GGUF model ({exc}).") from exc
+        raise InvalidModelError(
+            _("{src} could not be read as a GGUF model ({exc}).").format(src=src.name, exc=exc)
+        ) from exc
     # The dequantised weights are plain tensors now; without this transformers refuses to save.
     model.hf_quantizer = None
     with contextlib.suppress(AttributeError):
         del model.config.quantization_config
-    progress(0.9, "Writing safetensors")
+    progress(0.9, _("Writing safetensors"))
     model.save_pretrained(dest)
     tokenizer.save_pretrained(dest)
-    progress(1.0, "Converted")
+    progress(1.0, _("Converted"))

@@ -10,6 +10,7 @@ import struct
 from pathlib import Path
 
 from llamadesk.core.errors import InvalidModelError
+from llamadesk.core.i18n import _
 from llamadesk.core.progress import Progress
 
 # Architectures whose weights follow Llama's layout (q/k/v/o, gate/up/down, RMSNorm), so that the
@@ -23,13 +24,19 @@ _COPY_CHUNK = 16 * 1024 * 1024
 def read_config(folder: Path) -> dict:
     config_path = folder / "config.json"
     if not config_path.is_file():
-        raise InvalidModelError(f"{folder} is not a model folder: it has no config.json.")
+        raise InvalidModelError(
+            _("{folder} is not a model folder: it has no config.json.").format(folder=folder)
+        )
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidModelError(f"{config_path} is not valid JSON ({exc}).") from exc
+        raise InvalidModelError(
+            _("{config_path} is not valid JSON ({exc}).").format(config_path=config_path, exc=exc)
+        ) from exc
     if not isinstance(config, dict):
-        raise InvalidModelError(f"{config_path} does not hold a model configuration.")
+        raise InvalidModelError(
+            _("{config_path} does not hold a model configuration.").format(config_path=config_path)
+        )
     return config
 
 
@@ -50,12 +57,15 @@ def safetensors_header(path: Path) -> dict:
                 raise ValueError("header length beyond end of file")
             header = json.loads(handle.read(header_len))
     except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise InvalidModelError(f"{path.name} is damaged or incomplete ({exc}).") from exc
+        raise InvalidModelError(
+            _("{path} is damaged or incomplete ({exc}).").format(path=path.name, exc=exc)
+        ) from exc
     data_end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
     if 8 + header_len + data_end > size:
         raise InvalidModelError(
-            f"{path.name} is truncated: it holds {size:,} bytes but its header needs "
-            f"{8 + header_len + data_end:,}; copy it again."
+            _(
+                "{path} is truncated: it holds {size:,} bytes but its header needs {needed:,}; copy it again."
+            ).format(path=path.name, size=size, needed=8 + header_len + data_end)
         )
     return header
 
@@ -63,31 +73,44 @@ def safetensors_header(path: Path) -> dict:
 def validate_hf_folder(folder: Path) -> dict:
     """Check a folder is a complete Llama-family model; return its config. Loads nothing."""
     if not folder.is_dir():
-        raise InvalidModelError(f"{folder} is not a folder.")
+        raise InvalidModelError(_("{folder} is not a folder.").format(folder=folder))
     config = read_config(folder)
     model_type = config.get("model_type")
     if model_type not in SUPPORTED_MODEL_TYPES:
         raise InvalidModelError(
-            f"{folder.name} is a '{model_type}' model; LlamaDesk supports Llama-family models "
-            f"({', '.join(sorted(SUPPORTED_MODEL_TYPES))})."
+            _(
+                "{folder} is a '{model_type}' model; LlamaDesk supports Llama-family models ({supported})."
+            ).format(
+                folder=folder.name,
+                model_type=model_type,
+                supported=", ".join(sorted(SUPPORTED_MODEL_TYPES)),
+            )
         )
     files = weight_files(folder)
     if not files:
-        raise InvalidModelError(f"{folder.name} has no .safetensors weights.")
+        raise InvalidModelError(_("{folder} has no .safetensors weights.").format(folder=folder.name))
     index_path = folder / "model.safetensors.index.json"
     if index_path.is_file():
         try:
             index = json.loads(index_path.read_text(encoding="utf-8"))
             needed = set(index["weight_map"].values())
         except (OSError, ValueError, KeyError) as exc:
-            raise InvalidModelError(f"{index_path.name} is damaged ({exc}).") from exc
+            raise InvalidModelError(
+                _("{index_path} is damaged ({exc}).").format(index_path=index_path.name, exc=exc)
+            ) from exc
         missing = sorted(name for name in needed if not (folder / name).is_file())
         if missing:
-            raise InvalidModelError(f"{folder.name} is incomplete: weight shard {missing[0]} is missing.")
+            raise InvalidModelError(
+                _("{folder} is incomplete: weight shard {missing} is missing.").format(
+                    folder=folder.name, missing=missing[0]
+                )
+            )
     for path in files:
         safetensors_header(path)
     if not any((folder / name).is_file() for name in TOKENIZER_FILES):
-        raise InvalidModelError(f"{folder.name} has no tokenizer (tokenizer.json or tokenizer.model).")
+        raise InvalidModelError(
+            _("{folder} has no tokenizer (tokenizer.json or tokenizer.model).").format(folder=folder.name)
+        )
     return config
 
 
@@ -113,7 +136,7 @@ def weights_sha256(folder: Path, progress: Progress) -> str:
             while chunk := handle.read(_COPY_CHUNK):
                 digest.update(chunk)
                 done += len(chunk)
-                progress(done / total, "Hashing weights")
+                progress(done / total, _("Hashing weights"))
     return digest.hexdigest()
 
 
@@ -127,5 +150,5 @@ def copy_hf_folder(src: Path, dest: Path, progress: Progress) -> None:
             while chunk := reader.read(_COPY_CHUNK):
                 writer.write(chunk)
                 done += len(chunk)
-                progress(done / total, f"Copying {path.name}")
+                progress(done / total, _("Copying {path}").format(path=path.name))
         shutil.copystat(path, dest / path.name)

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from llamadesk.core.atomic import write_json
 from llamadesk.core.chat_templates import LLAMA2_TEMPLATE, LLAMA3_TEMPLATE
 from llamadesk.core.errors import InvalidModelError
+from llamadesk.core.i18n import N_, _
 from llamadesk.core.progress import Progress
 
 if TYPE_CHECKING:
@@ -43,11 +44,11 @@ MAX_OUTPUT_FILE_BYTES = 2 * 1024**3
 
 # params.json keys that mark a model this converter would get wrong: refused rather than guessed.
 _UNSUPPORTED_PARAMS = {
-    "quantization_args": "a quantized checkpoint",
-    "lora_args": "a quantized (QLoRA) checkpoint",
-    "vision_chunk_size": "a vision model",
-    "vision_model": "a vision model",
-    "moe_args": "a mixture-of-experts model",
+    "quantization_args": N_("a quantized checkpoint"),
+    "lora_args": N_("a quantized (QLoRA) checkpoint"),
+    "vision_chunk_size": N_("a vision model"),
+    "vision_model": N_("a vision model"),
+    "moe_args": N_("a mixture-of-experts model"),
 }
 
 # Meta's per-layer tensor -> (Hugging Face name, the dimension ranks split it along; None: replicated).
@@ -132,23 +133,31 @@ def read_params(src: Path) -> MetaParams:
     path = src / "params.json"
     if not path.is_file():
         raise InvalidModelError(
-            f"{src.name} has no params.json; copy it from the original download next to the .pth files."
+            _("{src} has no params.json; copy it from the original download next to the .pth files.").format(
+                src=src.name
+            )
         )
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidModelError(f"params.json in {src.name} is not valid JSON ({exc}).") from exc
+        raise InvalidModelError(
+            _("params.json in {src} is not valid JSON ({exc}).").format(src=src.name, exc=exc)
+        ) from exc
     if not isinstance(raw, dict):
-        raise InvalidModelError(f"params.json in {src.name} does not describe a model.")
+        raise InvalidModelError(_("params.json in {src} does not describe a model.").format(src=src.name))
     for key, what in _UNSUPPORTED_PARAMS.items():
         if raw.get(key) not in (None, -1):
             raise InvalidModelError(
-                f"{src.name} is {what}; LlamaDesk converts Meta's plain Llama text models only."
+                _("{src} is {what}; LlamaDesk converts Meta's plain Llama text models only.").format(
+                    src=src.name, what=_(what)
+                )
             )
     for key in ("dim", "n_layers", "n_heads"):
         if key not in raw:
             raise InvalidModelError(
-                f"params.json in {src.name} lacks '{key}'; it is not from a Llama release."
+                _("params.json in {src} lacks '{key}'; it is not from a Llama release.").format(
+                    src=src.name, key=key
+                )
             )
     try:
         n_heads = int(raw["n_heads"])
@@ -169,13 +178,17 @@ def read_params(src: Path) -> MetaParams:
             rope_high_freq_factor=float(raw.get("rope_high_freq_factor") or 4.0),
         )
     except (TypeError, ValueError) as exc:
-        raise InvalidModelError(f"params.json in {src.name} has a value of the wrong type ({exc}).") from exc
+        raise InvalidModelError(
+            _("params.json in {src} has a value of the wrong type ({exc}).").format(src=src.name, exc=exc)
+        ) from exc
     if min(params.dim, params.n_layers, params.n_heads, params.n_kv_heads) <= 0 or (
         params.dim % params.n_heads or params.n_heads % params.n_kv_heads
     ):
         raise InvalidModelError(
-            f"params.json in {src.name} is inconsistent: dim {params.dim}, {params.n_heads} heads, "
-            f"{params.n_kv_heads} key/value heads."
+            _(
+                "params.json in {src} is inconsistent: dim {dim}, {n_heads} heads, "
+                "{n_kv_heads} key/value heads."
+            ).format(src=src.name, dim=params.dim, n_heads=params.n_heads, n_kv_heads=params.n_kv_heads)
         )
     return params
 
@@ -187,13 +200,15 @@ def shard_files(src: Path) -> list[Path]:
         if match := _SHARD_NAME.fullmatch(path.name):
             numbered[int(match.group(1))] = path
     if not numbered:
-        raise InvalidModelError(f"{src.name} has no consolidated.*.pth weight files.")
+        raise InvalidModelError(_("{src} has no consolidated.*.pth weight files.").format(src=src.name))
     count = max(numbered) + 1
     for rank in range(count):
         if rank not in numbered:
             raise InvalidModelError(
-                f"{_shard_name(rank)} is missing from {src.name}: the weights are split into at least "
-                f"{count} files; copy the missing one from the original download."
+                _(
+                    "{shard} is missing from {src}: the weights are split into at least "
+                    "{count} files; copy the missing one from the original download."
+                ).format(shard=_shard_name(rank), src=src.name, count=count)
             )
     return [numbered[rank] for rank in range(count)]
 
@@ -204,7 +219,9 @@ def find_tokenizer(src: Path) -> Path:
         if (folder / TOKENIZER_FILE).is_file():
             return folder / TOKENIZER_FILE
     raise InvalidModelError(
-        f"{src.name} has no {TOKENIZER_FILE} (nor has its parent folder); copy it from the original download."
+        _(
+            "{src} has no {tokenizer_file} (nor has its parent folder); copy it from the original download."
+        ).format(src=src.name, tokenizer_file=TOKENIZER_FILE)
     )
 
 
@@ -216,11 +233,11 @@ def _load_shard(path: Path) -> dict[str, "torch.Tensor"]:
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
     except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
         raise InvalidModelError(
-            f"{path.name} is damaged or incomplete and cannot be read; download it again."
+            _("{path} is damaged or incomplete and cannot be read; download it again.").format(path=path.name)
         ) from exc
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise InvalidModelError(
-            f"{path.name} does not hold a table of weights; it is not a Llama checkpoint."
+            _("{path} does not hold a table of weights; it is not a Llama checkpoint.").format(path=path.name)
         )
     return state
 
@@ -231,25 +248,39 @@ def _check_keys(shards: list[dict], files: list[Path], params: MetaParams) -> No
     first = set(shards[0]) - _IGNORED_KEYS
     if unknown := sorted(first - expected):
         raise InvalidModelError(
-            f"{files[0].name} holds '{unknown[0]}', which a Llama model as params.json describes it does "
-            "not have; this is not a plain Llama text model, or params.json belongs to another model."
+            _(
+                "{name} holds '{unknown}', which a Llama model as params.json describes it "
+                "does not have; this is not a plain Llama text model, or params.json belongs "
+                "to another model."
+            ).format(name=files[0].name, unknown=unknown[0])
         )
     if missing := sorted(expected - first):
         raise InvalidModelError(
-            f"{files[0].name} lacks '{missing[0]}'; it is incomplete or params.json belongs to another model."
+            _("{name} lacks '{missing}'; it is incomplete or params.json belongs to another model.").format(
+                name=files[0].name, missing=missing[0]
+            )
         )
     for path, shard in zip(files[1:], shards[1:], strict=True):
         if set(shard) - _IGNORED_KEYS != first:
             raise InvalidModelError(
-                f"{path.name} holds different tensors from {files[0].name}; "
-                "the files come from different models."
+                _("{path} holds different tensors from {name}; the files come from different models.").format(
+                    path=path.name, name=files[0].name
+                )
             )
         for key in sorted(first):
             if shard[key].shape != shards[0][key].shape:
                 raise InvalidModelError(
-                    f"{path.name} does not match {files[0].name}: '{key}' has shape "
-                    f"{list(shard[key].shape)} there but {list(shards[0][key].shape)} in rank 0; the files "
-                    "come from different models or one is damaged."
+                    _(
+                        "{path} does not match {name}: '{key}' has shape {shape} there but "
+                        "{first_shape} in rank 0; the files come from different models or one is "
+                        "damaged."
+                    ).format(
+                        path=path.name,
+                        name=files[0].name,
+                        key=key,
+                        shape=list(shard[key].shape),
+                        first_shape=list(shards[0][key].shape),
+                    )
                 )
 
 
@@ -262,12 +293,23 @@ def _check_rank_count(src: Path, shards: list[dict], params: MetaParams) -> None
         return
     if rows and full % rows == 0 and full // rows > len(shards):
         raise InvalidModelError(
-            f"{_shard_name(len(shards))} is missing from {src.name}: the weights are split into "
-            f"{full // rows} files and only {len(shards)} are there."
+            _(
+                "{shard} is missing from {src}: the weights are split into {needed} files "
+                "and only {found} are there."
+            ).format(shard=_shard_name(len(shards)), src=src.name, needed=full // rows, found=len(shards))
         )
     raise InvalidModelError(
-        f"The weights in {src.name} do not match params.json: {len(shards)} file(s) of {rows} query rows "
-        f"each, where {params.n_heads} heads of {params.head_dim} need {full}."
+        _(
+            "The weights in {src} do not match params.json: {found} file(s) of {rows} "
+            "query rows each, where {n_heads} heads of {head_dim} need {full}."
+        ).format(
+            src=src.name,
+            found=len(shards),
+            rows=rows,
+            n_heads=params.n_heads,
+            head_dim=params.head_dim,
+            full=full,
+        )
     )
 
 
@@ -279,8 +321,10 @@ def _embedding_split(src: Path, shards: list[dict], params: MetaParams) -> int:
     if columns * len(shards) == params.dim:
         return 1
     raise InvalidModelError(
-        f"The token embedding in {src.name} has {columns} columns per file, which fits neither split of "
-        f"dim {params.dim} over {len(shards)} files."
+        _(
+            "The token embedding in {src} has {columns} columns per file, which fits neither "
+            "split of dim {dim} over {count} files."
+        ).format(src=src.name, columns=columns, dim=params.dim, count=len(shards))
     )
 
 
@@ -299,7 +343,9 @@ def _plan(src: Path, shards: list[dict], params: MetaParams) -> list[_Target]:
     vocab = shards[0]["tok_embeddings.weight"].shape[0] * (ranks if embed_split == 0 else 1)
     if params.vocab_size > 0 and params.vocab_size != vocab:
         raise InvalidModelError(
-            f"params.json in {src.name} says {params.vocab_size} tokens but the embedding holds {vocab}."
+            _("params.json in {src} says {vocab_size} tokens but the embedding holds {vocab}.").format(
+                src=src.name, vocab_size=params.vocab_size, vocab=vocab
+            )
         )
     d, q, kv = params.dim, params.n_heads * params.head_dim, params.n_kv_heads * params.head_dim
     # The shape params.json implies for each of Meta's per-layer tensors.
@@ -323,8 +369,10 @@ def _plan(src: Path, shards: list[dict], params: MetaParams) -> list[_Target]:
             shape[split] *= ranks
         if tuple(shape) != want:
             raise InvalidModelError(
-                f"'{key}' in {src.name} assembles to shape {shape} but params.json implies {list(want)}; "
-                "a weight file or params.json belongs to another model."
+                _(
+                    "'{key}' in {src} assembles to shape {shape} but params.json implies "
+                    "{want}; a weight file or params.json belongs to another model."
+                ).format(key=key, src=src.name, shape=shape, want=list(want))
             )
         return _Target(name, key, split, want, math.prod(want) * piece.element_size(), heads)
 
@@ -400,11 +448,11 @@ def _write_weights(
     for name, group in zip(names, groups, strict=True):
         tensors = {}
         for t in group:
-            progress(done / len(targets), f"Converting {t.key}")
+            progress(done / len(targets), _("Converting {key}").format(key=t.key))
             tensors[t.name] = _assemble(shards, t, head_dim)
             weight_map[t.name] = name
             done += 1
-        progress(done / len(targets), f"Writing {name}")
+        progress(done / len(targets), _("Writing {name}").format(name=name))
         save_file(tensors, dest / name, metadata={"format": "pt"})
     if len(groups) > 1:
         total = sum(t.nbytes for t in targets)
@@ -573,7 +621,7 @@ def _tiktoken_tokenizer(ranks: dict[bytes, int], llama31: bool) -> "PreTrainedTo
             if left in ranks and right in ranks:
                 ordered.append((rank, ranks[left], ranks[right], left, right))
     ordered.sort()
-    merges = [(text(left), text(right)) for *_, left, right in ordered]
+    merges = [(text(left), text(right)) for *_rank, left, right in ordered]
     vocab = {text(token): rank for token, rank in ranks.items()}
     tokenizer = Tokenizer(models.BPE(vocab, merges, ignore_merges=True))
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
@@ -601,20 +649,26 @@ def build_tokenizer(path: Path, vocab_rows: int, llama31: bool) -> "PreTrainedTo
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise InvalidModelError(f"{path} cannot be read ({exc.strerror}).") from exc
+        raise InvalidModelError(
+            _("{path} cannot be read ({reason}).").format(path=path, reason=exc.strerror)
+        ) from exc
     if _is_sentencepiece(data):
         tokenizer = _sentencepiece_tokenizer(data)
     elif (ranks := _read_bpe_ranks(data)) is not None:
         tokenizer = _tiktoken_tokenizer(ranks, llama31)
     else:
         raise InvalidModelError(
-            f"{path} is neither a SentencePiece model nor a tiktoken vocabulary; it is damaged or not "
-            "Llama's tokenizer."
+            _(
+                "{path} is neither a SentencePiece model nor a tiktoken vocabulary; it is "
+                "damaged or not Llama's tokenizer."
+            ).format(path=path)
         )
     if len(tokenizer) > vocab_rows:
         raise InvalidModelError(
-            f"{path} has {len(tokenizer)} tokens but the weights embed only {vocab_rows}; the tokenizer "
-            "belongs to another model."
+            _(
+                "{path} has {tokens} tokens but the weights embed only "
+                "{vocab_rows}; the tokenizer belongs to another model."
+            ).format(path=path, tokens=len(tokenizer), vocab_rows=vocab_rows)
         )
     return tokenizer
 
@@ -647,30 +701,30 @@ def convert_meta_checkpoint(src: Path, dest: Path, progress: Progress) -> None:
     """Write a Hugging Face Llama folder for Meta's release in `src` into the empty folder `dest`."""
     from transformers import GenerationConfig, LlamaConfig
 
-    progress(0.0, "Reading params.json")
+    progress(0.0, _("Reading params.json"))
     params = read_params(src)
     files = shard_files(src)
     tokenizer_path = find_tokenizer(src)
     shards = []
     for rank, path in enumerate(files):
-        progress(0.01 + 0.04 * rank / len(files), f"Opening {path.name}")
+        progress(0.01 + 0.04 * rank / len(files), _("Opening {path}").format(path=path.name))
         shards.append(_load_shard(path))
     _check_keys(shards, files, params)
     _check_rank_count(src, shards, params)
     targets = _plan(src, shards, params)
     vocab_rows = targets[0].shape[0]
 
-    progress(0.05, "Building the tokenizer")
+    progress(0.05, _("Building the tokenizer"))
     tokenizer = build_tokenizer(tokenizer_path, vocab_rows, params.use_scaled_rope)
     tiktoken = "<|eot_id|>" in tokenizer.get_vocab()
 
-    progress(0.1, "Comparing output and embedding")
+    progress(0.1, _("Comparing output and embedding"))
     tied = _output_is_embedding(shards, targets, params.head_dim)
     if tied:
         targets = targets[:-1]
     _write_weights(shards, targets, params.head_dim, dest, progress.sub(0.1, 0.97))
 
-    progress(0.97, "Writing configuration and tokenizer")
+    progress(0.97, _("Writing configuration and tokenizer"))
     context = _context_length(params, tiktoken)
     end_of_turn = [t for t in ("<|eom_id|>", "<|eot_id|>") if t in tokenizer.get_vocab()]
     eos_ids = [tokenizer.eos_token_id, *tokenizer.convert_tokens_to_ids(end_of_turn)]
@@ -697,4 +751,4 @@ def convert_meta_checkpoint(src: Path, dest: Path, progress: Progress) -> None:
     ).save_pretrained(dest)
     tokenizer.model_max_length = context
     tokenizer.save_pretrained(dest)
-    progress(1.0, "Converted")
+    progress(1.0, _("Converted"))

@@ -21,6 +21,7 @@ from llamadesk.core.atomic import staged_folder, write_json
 from llamadesk.core.corpus.packing import IGNORE_INDEX, pack_texts, sft_example
 from llamadesk.core.corpus.store import CorpusEntry
 from llamadesk.core.errors import CorpusError
+from llamadesk.core.i18n import _
 from llamadesk.core.progress import Progress
 from llamadesk.core.training.spec import TrainSpec
 
@@ -87,12 +88,12 @@ def _examples(
         texts = chain.from_iterable(c.iter_texts(split) for c in corpora)
         for number, block in enumerate(pack_texts(texts, tokenizer, spec.block_size)):
             if number % 256 == 0:
-                progress(0.5, f"Tokenizing the {split} text")
+                progress(0.5, _("Tokenizing the {split} text").format(split=split))
             yield block, None
         return
     for number, conversation in enumerate(chain.from_iterable(c.iter_conversations(split) for c in corpora)):
         if number % 64 == 0:
-            progress(0.5, f"Tokenizing the {split} conversations")
+            progress(0.5, _("Tokenizing the {split} conversations").format(split=split))
         ids, labels = sft_example(conversation, tokenizer, spec.block_size)
         yield ids, labels
 
@@ -134,22 +135,35 @@ def _no_examples_message(spec: TrainSpec, corpora: list[CorpusEntry], counts: di
     conversations = sum(c.manifest.get("conversations", {}).get("train", 0) for c in corpora)
     if spec.kind == "pt":
         if texts == 0 and conversations:
-            return (
-                f"The corpus {names} gives no training examples for pre-training: it holds only "
-                f"conversations ({conversations}); train it with kind 'sft', or add plain text."
+            message = _(
+                "The corpus {names} gives no training examples for pre-training: it holds only "
+                "conversations ({conversations}); train it with kind 'sft', or add plain text."
             )
-        if texts == 0:
-            return f"The corpus {names} gives no training examples: it holds no text; add documents."
-        return (
-            f"The corpus {names} gives no training examples: its text is shorter than one block of "
-            f"{spec.block_size} tokens; lower the block size or add text."
+        elif texts == 0:
+            message = _("The corpus {names} gives no training examples: it holds no text; add documents.")
+        else:
+            message = _(
+                "The corpus {names} gives no training examples: its text is shorter than one block of "
+                "{block_size} tokens; lower the block size or add text."
+            )
+    elif conversations == 0 and texts:
+        message = _(
+            "The corpus {names} gives no training examples for instruction tuning: it holds only "
+            "plain text ({texts} passages); train it with kind 'pt'."
         )
-    if conversations == 0:
-        other = f"only plain text ({texts} passages); train it with kind 'pt'" if texts else "nothing"
-        return f"The corpus {names} gives no training examples for instruction tuning: it holds {other}."
-    return (
-        f"The corpus {names} gives no training examples: every conversation's prompt fills the "
-        f"{spec.block_size}-token block ({counts.get('dropped', 0)} dropped); raise the block size."
+    elif conversations == 0:
+        message = _("The corpus {names} gives no training examples for instruction tuning: it holds nothing.")
+    else:
+        message = _(
+            "The corpus {names} gives no training examples: every conversation's prompt fills the "
+            "{block_size}-token block ({dropped} dropped); raise the block size."
+        )
+    return message.format(
+        names=names,
+        conversations=conversations,
+        texts=texts,
+        block_size=spec.block_size,
+        dropped=counts.get("dropped", 0),
     )
 
 
@@ -183,7 +197,7 @@ def collate(examples: list[tuple[Any, Any]], pad_id: int) -> dict:
     attention and loss. Pre-training blocks are all full, so they never pad."""
     import torch
 
-    longest = max(len(ids) for ids, _ in examples)
+    longest = max(len(ids) for ids, _labels in examples)
     input_ids = torch.full((len(examples), longest), pad_id, dtype=torch.long)
     labels = torch.full((len(examples), longest), IGNORE_INDEX, dtype=torch.long)
     attention = torch.zeros((len(examples), longest), dtype=torch.long)
@@ -238,10 +252,18 @@ def extend_vocabulary(tokenizer: Any, texts: Iterable[str], pieces: int) -> list
         )
     except RuntimeError as exc:
         if not read["lines"]:
-            raise CorpusError("The corpus has no plain text to learn new vocabulary from.") from exc
+            raise CorpusError(_("The corpus has no plain text to learn new vocabulary from.")) from exc
         limit = _SPM_LIMIT.search(str(exc))
-        hint = f"choose at most {limit.group(1)}" if limit else "choose fewer pieces or add text"
-        raise CorpusError(f"The corpus is too small for a vocabulary of {pieces} pieces; {hint}.") from exc
+        hint = (
+            _("choose at most {limit}").format(limit=limit.group(1))
+            if limit
+            else _("choose fewer pieces or add text")
+        )
+        raise CorpusError(
+            _("The corpus is too small for a vocabulary of {pieces} pieces; {hint}.").format(
+                pieces=pieces, hint=hint
+            )
+        ) from exc
     processor = spm.SentencePieceProcessor(model_proto=model.getvalue())
     added: list[str] = []
     seen: set[str] = set()

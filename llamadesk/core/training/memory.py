@@ -10,6 +10,7 @@ import os
 from dataclasses import asdict, dataclass, replace
 
 from llamadesk.core.errors import ResourceError
+from llamadesk.core.i18n import _
 from llamadesk.core.params import breakdown_from_config
 from llamadesk.core.training.spec import EMBEDDING_MODULES, TrainSpec
 
@@ -158,19 +159,33 @@ def check_fits(
     needed = replace(estimate(spec, config, device), available=available)
     if needed.fits:
         return needed
-    where = "GPU memory" if device == "cuda" else "memory"
-    head = f"Training would need about {_gib(needed.total)} of {where} but {_gib(available)} is free."
+    head = (
+        _("Training would need about {needed} of GPU memory but {free} is free.")
+        if device == "cuda"
+        else _("Training would need about {needed} of memory but {free} is free.")
+    ).format(needed=_gib(needed.total), free=_gib(available))
     for changes in _candidates(spec):
         smaller = replace(spec, **changes)
         if estimate(smaller, config, device).total <= available:
             advice = _describe(changes)
             total = _gib(estimate(smaller, config, device).total)
-            raise MemoryRefusal(f"{head} Try {advice} (about {total}).", needed, changes)
+            raise MemoryRefusal(
+                _("{head} Try {advice} (about {total}).").format(head=head, advice=advice, total=total),
+                needed,
+                changes,
+            )
     floor = replace(spec, **_floor(spec))
     raise MemoryRefusal(
-        f"{head} Even with batch 1, block {floor.block_size}, rank {floor.rank} and gradient "
-        f"checkpointing it needs {_gib(estimate(floor, config, device).total)}: choose a smaller base "
-        "model or a machine with more memory.",
+        _(
+            "{head} Even with batch 1, block {block_size}, rank {rank} and gradient "
+            "checkpointing it needs {needed}: choose a smaller base model or a machine with "
+            "more memory."
+        ).format(
+            head=head,
+            block_size=floor.block_size,
+            rank=floor.rank,
+            needed=_gib(estimate(floor, config, device).total),
+        ),
         needed,
         {},
     )
@@ -212,13 +227,13 @@ def _floor(spec: TrainSpec) -> dict:
 def _describe(changes: dict) -> str:
     """In words the GUI's fields and the CLI's flags both use."""
     words = {
-        "gradient_checkpointing": lambda v: "gradient checkpointing (--gradient-checkpointing)",
-        "batch_size": lambda v: f"batch {v} (--batch {v})",
-        "grad_accum": lambda v: f"grad accumulation {v} to keep the effective batch (--grad-accum {v})",
-        "block_size": lambda v: f"block {v} (--block {v})",
-        "rank": lambda v: f"rank {v} (--rank {v})",
+        "gradient_checkpointing": _("gradient checkpointing (--gradient-checkpointing)"),
+        "batch_size": _("batch {value} (--batch {value})"),
+        "grad_accum": _("grad accumulation {value} to keep the effective batch (--grad-accum {value})"),
+        "block_size": _("block {value} (--block {value})"),
+        "rank": _("rank {value} (--rank {value})"),
     }
-    return ", ".join(words[k](v) for k, v in changes.items() if k in words)
+    return _(", ").join(words[k].format(value=v) for k, v in changes.items() if k in words)
 
 
 def _gib(n: int) -> str:

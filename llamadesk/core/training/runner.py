@@ -39,6 +39,7 @@ from typing import Any
 from llamadesk.core import library, paths
 from llamadesk.core.atomic import clean_stale_staging, remove_folder, staged_folder, write_json
 from llamadesk.core.errors import AlreadyExistsError, Cancelled, LlamaDeskError, NotFoundError, ResourceError
+from llamadesk.core.i18n import _
 from llamadesk.core.progress import Progress
 from llamadesk.core.training import data, memory, runs
 from llamadesk.core.training.spec import SpecError, TrainSpec
@@ -94,17 +95,27 @@ def _prepare(spec: TrainSpec, run_id: str | None, force: bool) -> tuple[runs.Run
     base, a taken adapter name, a run that is running or finished, a job too big for memory."""
     run = runs.get_run(run_id) if run_id is not None else None
     if run is not None and run.status == "running":
-        raise LlamaDeskError(f"Run '{run.id}' is still running (process {run.state.get('pid')}).")
+        raise LlamaDeskError(
+            _("Run '{run}' is still running (process {pid}).").format(run=run.id, pid=run.state.get("pid"))
+        )
     if run is not None and run.status == "done":
-        raise LlamaDeskError(f"Run '{run.id}' is finished; its adapter is '{run.state.get('adapter_id')}'.")
+        raise LlamaDeskError(
+            _("Run '{run}' is finished; its adapter is '{adapter}'.").format(
+                run=run.id, adapter=run.state.get("adapter_id")
+            )
+        )
     base = library.get_model(spec.base)
     if (paths.adapters_dir() / spec.out).exists():
-        raise AlreadyExistsError(f"An adapter named '{spec.out}' already exists; choose another name.")
+        raise AlreadyExistsError(
+            _("An adapter named '{out}' already exists; choose another name.").format(out=spec.out)
+        )
     context = base.context_length
     if context and spec.block_size > context:
         raise SpecError(
-            f"The block size {spec.block_size} is longer than '{base.id}' can attend to ({context} tokens); "
-            f"choose at most {context}."
+            _(
+                "The block size {block_size} is longer than '{base}' can attend to "
+                "({context} tokens); choose at most {context}."
+            ).format(block_size=spec.block_size, base=base.id, context=context)
         )
     device = memory.compute_device()
     if force:
@@ -161,7 +172,7 @@ def _decide(accelerator: Any, decide: Callable[[], Any]) -> Any:
         except LlamaDeskError as exc:
             box[0] = ("error", exc)
         except Exception as exc:  # noqa: BLE001 - re-raised on every process below
-            box[0] = ("error", RunFailed(f"The main process failed: {exc}"))
+            box[0] = ("error", RunFailed(_("The main process failed: {exc}").format(exc=exc)))
     broadcast_object_list(box)
     outcome, value = box[0]
     if outcome == "error":
@@ -384,7 +395,9 @@ class _Job:
         try:
             model = AutoModelForCausalLM.from_pretrained(base.path, dtype=dtype)
         except OSError as exc:
-            raise NotFoundError(f"The base model '{base.id}' cannot be read any more ({exc}).") from exc
+            raise NotFoundError(
+                _("The base model '{base}' cannot be read any more ({exc}).").format(base=base.id, exc=exc)
+            ) from exc
         if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
             model.resize_token_embeddings(len(tokenizer))
         model.config.use_cache = False
@@ -405,7 +418,9 @@ class _Job:
                 warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
                 model = get_peft_model(model, config)
         except ValueError as exc:
-            raise RunFailed(f"LoRA cannot be applied to '{base.id}' as asked: {exc}") from exc
+            raise RunFailed(
+                _("LoRA cannot be applied to '{base}' as asked: {exc}").format(base=base.id, exc=exc)
+            ) from exc
         trainable = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(trainable, lr=spec.lr, weight_decay=spec.weight_decay)
         warmup = round(spec.warmup_ratio * self.total)
@@ -440,7 +455,11 @@ class _Job:
         saved = load_file(str(path))
         expected = {n for n, p in model.named_parameters() if p.requires_grad}
         if set(saved) != expected:
-            raise RunFailed(f"The checkpoint in {Path(input_dir).name} does not match this run's model.")
+            raise RunFailed(
+                _("The checkpoint in {name} does not match this run's model.").format(
+                    name=Path(input_dir).name
+                )
+            )
         with torch.no_grad():
             for name, parameter in model.named_parameters():
                 if name in saved:
@@ -508,7 +527,9 @@ class _Job:
         tokens = int(self.acc.reduce(torch.tensor(tokens, device=self.acc.device), reduction="sum").item())
         if not math.isfinite(step_loss):
             raise RunFailed(
-                f"The loss became {step_loss} at step {step}; lower the learning rate (now {self.spec.lr:g})."
+                _("The loss became {step_loss} at step {step}; lower the learning rate (now {lr:g}).").format(
+                    step_loss=step_loss, step=step, lr=self.spec.lr
+                )
             )
         self.recent_losses.append(step_loss)
         elapsed = time.perf_counter() - started
@@ -610,11 +631,19 @@ class _Job:
 
     def _checkpoint_error(self, step: int, failure: OSError | None) -> ResourceError:
         last = self.run.last_checkpoint()
-        kept = f"the last good one is step {last[0]}" if last else "there is no earlier checkpoint"
-        reason = "the disk is full" if failure and failure.errno == errno.ENOSPC else f"{failure or 'error'}"
+        kept = (
+            _("the last good one is step {step}").format(step=last[0])
+            if last
+            else _("there is no earlier checkpoint")
+        )
+        reason = (
+            _("the disk is full") if failure and failure.errno == errno.ENOSPC else f"{failure or 'error'}"
+        )
         error = ResourceError(
-            f"Saving the checkpoint at step {step} failed ({reason}); {kept}. Free some space and "
-            f"continue with `llamadesk train --resume {self.run.id}`."
+            _(
+                "Saving the checkpoint at step {step} failed ({reason}); {kept}. Free some space and "
+                "continue with `llamadesk train --resume {run_id}`."
+            ).format(step=step, reason=reason, kept=kept, run_id=self.run.id)
         )
         error.__cause__ = failure
         return error
@@ -634,14 +663,19 @@ class _Job:
             base = library.get_model(base_id)
         except NotFoundError as exc:
             raise RunFailed(
-                f"The base model '{base_id}' was removed from the library during training, so the adapter "
-                f"was not registered; its weights are kept in the run's last checkpoint. Import the "
-                f"model again as '{base_id}' and run {resume}."
+                _(
+                    "The base model '{base_id}' was removed from the library during "
+                    "training, so the adapter was not registered; its weights are kept in "
+                    "the run's last checkpoint. Import the model again as '{base_id}' and "
+                    "run {resume}."
+                ).format(base_id=base_id, resume=resume)
             ) from exc
         if base.manifest.get("sha256") != self.base_sha:
             raise RunFailed(
-                f"The model '{base_id}' was replaced during training, so the adapter was not registered; "
-                f"restore the original model and run {resume}."
+                _(
+                    "The model '{base_id}' was replaced during training, so the adapter was "
+                    "not registered; restore the original model and run {resume}."
+                ).format(base_id=base_id, resume=resume)
             )
         unwrapped = self.acc.unwrap_model(model)
         extended = bool(self.spec.extend_vocab)
@@ -673,7 +707,10 @@ class _Job:
             entry = adapters.register_adapter(self.spec.out, build, manifest, base, Progress())
         except LlamaDeskError as exc:
             raise RunFailed(
-                f"{exc} The trained weights are kept in the run's last checkpoint: fix this and run {resume}."
+                _(
+                    "{exc} The trained weights are kept in the run's last checkpoint: fix "
+                    "this and run {resume}."
+                ).format(exc=exc, resume=resume)
             ) from exc
         return entry.id
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from llamadesk.core import paths
 from llamadesk.core.atomic import staged_folder, write_json
 from llamadesk.core.errors import LlamaDeskError, NotFoundError
+from llamadesk.core.i18n import _
 from llamadesk.core.progress import Progress
 from llamadesk.core.training.spec import TrainSpec
 
@@ -206,7 +207,9 @@ def resolve_data(spec: TrainSpec, progress: Progress | None = None) -> TrainSpec
     raw = [d for d in spec.data if d not in known]
     for item in raw:
         if not Path(item).expanduser().exists():
-            raise NotFoundError(f"'{item}' is neither a corpus nor an existing file or folder.")
+            raise NotFoundError(
+                _("'{item}' is neither a corpus nor an existing file or folder.").format(item=item)
+            )
     if raw:
         entry = store.add_corpus(raw, None, progress or Progress(), seed=spec.seed)
         ids.append(entry.id)
@@ -230,7 +233,9 @@ def create_run(spec: TrainSpec, progress: Progress | None = None) -> Run:
 def get_run(run_id: str) -> Run:
     folder = paths.runs_dir() / run_id
     if not run_id or run_id.startswith(".") or "/" in run_id or not (folder / SPEC).is_file():
-        raise NotFoundError(f"There is no training run '{run_id}'; `llamadesk runs list` shows them.")
+        raise NotFoundError(
+            _("There is no training run '{run_id}'; `llamadesk runs list` shows them.").format(run_id=run_id)
+        )
     return Run(run_id, folder)
 
 
@@ -251,7 +256,9 @@ def request_cancel(run_id: str) -> None:
     can leave, plus SIGTERM when the process is on this machine."""
     run = get_run(run_id)
     if not run.is_live():
-        raise LlamaDeskError(f"Run '{run_id}' is not running ({run.status}).")
+        raise LlamaDeskError(
+            _("Run '{run_id}' is not running ({status}).").format(run_id=run_id, status=run.status)
+        )
     (run.folder / CANCEL).touch()
     state = run.state
     if state.get("host") == socket.gethostname():
@@ -297,25 +304,31 @@ def export_cluster(
 
     progress = progress or Progress()
     if strategy not in STRATEGIES:
-        raise LlamaDeskError(f"Choose a strategy among {', '.join(STRATEGIES)}, not '{strategy}'.")
+        raise LlamaDeskError(
+            _("Choose a strategy among {strategies}, not '{strategy}'.").format(
+                strategies=", ".join(STRATEGIES), strategy=strategy
+            )
+        )
     if num_processes < 1 or num_machines < 1 or num_processes % num_machines:
-        raise LlamaDeskError("The process count must be a positive multiple of the machine count.")
+        raise LlamaDeskError(_("The process count must be a positive multiple of the machine count."))
     target = Path(target).expanduser().resolve()
     if target.exists():
-        raise LlamaDeskError(f"{target} already exists; choose a new folder for the export.")
+        raise LlamaDeskError(
+            _("{target} already exists; choose a new folder for the export.").format(target=target)
+        )
     spec = resolve_data(spec, progress.sub(0.0, 0.1))
     base = library.get_model(spec.base)
     corpora = [store.get_corpus(c) for c in spec.data]
     with staged_folder(target) as staging:
         home = staging / "home"
-        progress(0.1, f"Copying {base.id}")
+        progress(0.1, _("Copying {base}").format(base=base.id))
         model_folder = home / "models" / base.id
         _copy_tree(base.path, model_folder)
         manifest = base.manifest | {"in_place": False}
         manifest.pop("path", None)
         write_json(model_folder / "llamadesk.json", manifest)
         for index, corpus in enumerate(corpora):
-            progress(0.8 + 0.15 * index / len(corpora), f"Copying corpus {corpus.id}")
+            progress(0.8 + 0.15 * index / len(corpora), _("Copying corpus {corpus}").format(corpus=corpus.id))
             _copy_tree(corpus.folder, home / "corpora" / corpus.id)
         spec.save(staging / "spec.json")
         config = accelerate_config(spec, strategy, num_processes, num_machines)
@@ -324,7 +337,7 @@ def export_cluster(
         launch.write_text(launch_script(num_machines), encoding="utf-8")
         launch.chmod(0o755)
         (staging / "README.txt").write_text(_export_readme(spec, strategy, num_machines), encoding="utf-8")
-    progress(1.0, "Exported")
+    progress(1.0, _("Exported"))
     return target
 
 
@@ -430,22 +443,26 @@ def import_trained_adapter(folder: Path, name: str | None = None, progress: Prog
         manifest = json.loads((folder / adapters.MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise NotFoundError(
-            f"{folder} holds no LlamaDesk training record ({adapters.MANIFEST}); "
-            "import it as a plain PEFT adapter instead."
+            _(
+                "{folder} holds no LlamaDesk training record ({manifest}); import it as a "
+                "plain PEFT adapter instead."
+            ).format(folder=folder, manifest=adapters.MANIFEST)
         ) from exc
     wanted = manifest.get("base_sha256")
     bases = [m for m in library.list_models() if wanted and m.manifest.get("sha256") == wanted]
     if not bases:
         raise NotFoundError(
-            f"The base this adapter was trained on ('{manifest.get('base_id')}') is not in the library; "
-            "import that model first."
+            _(
+                "The base this adapter was trained on ('{base}') is not in the library; "
+                "import that model first."
+            ).format(base=manifest.get("base_id"))
         )
     wanted_files = (adapters.ADAPTER_CONFIG, adapters.ADAPTER_WEIGHTS, "README.md", *adapters.TOKENIZER_FILES)
     copied = [folder / n for n in wanted_files if (folder / n).is_file()]
 
     def build(staging: Path, step: Progress) -> None:
         for index, path in enumerate(copied):
-            step(index / len(copied), f"Copying {path.name}")
+            step(index / len(copied), _("Copying {path}").format(path=path.name))
             shutil.copy2(path, staging / path.name)
 
     kept = {k: v for k, v in manifest.items() if k not in ("id", "created", "base_id", "base_sha256")}

@@ -17,6 +17,7 @@ from typing import Any, get_args, get_origin
 
 from llamadesk.core.atomic import write_json
 from llamadesk.core.errors import LlamaDeskError
+from llamadesk.core.i18n import N_, _
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +33,11 @@ _ID_PATTERN = re.compile(r"^\w[\w.\-]{0,99}$")
 
 
 _TYPE_WORDS = {
-    bool: "true or false",
-    int: "a whole number",
-    float: "a number",
-    str: "text",
-    list: "a list of names",
+    bool: N_("true or false"),
+    int: N_("a whole number"),
+    float: N_("a number"),
+    str: N_("text"),
+    list: N_("a list of names"),
 }
 
 
@@ -88,7 +89,9 @@ class TrainSpec:
         self._check_types()
         if self.kind not in KINDS:
             raise SpecError(
-                f"Kind must be 'pt' (pre-training on text) or 'sft' (instructions), not {self.kind!r}."
+                _("Kind must be 'pt' (pre-training on text) or 'sft' (instructions), not {kind!r}.").format(
+                    kind=self.kind
+                )
             )
         defaults = _KIND_DEFAULTS[self.kind]
         if self.lr is None:
@@ -98,17 +101,21 @@ class TrainSpec:
         if self.alpha is None:
             self.alpha = 2 * self.rank
         if not self.base.strip():
-            raise SpecError("Choose a base model (field 'base', flag --base).")
+            raise SpecError(_("Choose a base model (field 'base', flag --base)."))
         if not self.data or not all(isinstance(d, str) and d.strip() for d in self.data):
-            raise SpecError("Choose training data: one or more corpora or files (field 'data', flag --data).")
+            raise SpecError(
+                _("Choose training data: one or more corpora or files (field 'data', flag --data).")
+            )
         if not _ID_PATTERN.match(self.out):
             raise SpecError(
-                f"'{self.out}' cannot be an adapter name (field 'out', flag --out): "
-                "use letters, digits, '.', '-' or '_' (at most 100)."
+                _(
+                    "'{out}' cannot be an adapter name (field 'out', flag --out): use "
+                    "letters, digits, '.', '-' or '_' (at most 100)."
+                ).format(out=self.out)
             )
         self._check_ranges()
         if self.extend_vocab is not None and self.kind != "pt":
-            raise SpecError("Vocabulary extension (extend_vocab) is only for pre-training (kind 'pt').")
+            raise SpecError(_("Vocabulary extension (extend_vocab) is only for pre-training (kind 'pt')."))
 
     def _check_types(self) -> None:
         """Reject wrong JSON types with the field's name (a string rank would fail deep in PEFT)."""
@@ -119,40 +126,44 @@ class TrainSpec:
                 continue
             expected = allowed[0]
             if not _has_type(value, expected):
-                word = _TYPE_WORDS[get_origin(expected) or expected]
-                raise SpecError(f"Field '{f.name}' must be {word}, not {value!r}.")
+                word = _(_TYPE_WORDS[get_origin(expected) or expected])
+                raise SpecError(
+                    _("Field '{field}' must be {word}, not {value!r}.").format(
+                        field=f.name, word=word, value=value
+                    )
+                )
             if expected is float:
                 setattr(self, f.name, float(value))
 
     def _check_ranges(self) -> None:
         checks = [
-            (1 <= self.rank <= 1024, "rank must be between 1 and 1024 (try 8, 16 or 64)"),
-            (self.alpha > 0, "alpha must be positive (the recipe uses 2 × rank)"),
-            (0 <= self.dropout < 1, "dropout must be at least 0 and below 1 (try 0.05)"),
-            (0 < self.lr < 1, "the learning rate must be above 0 and below 1 (try 2e-4)"),
-            (0 <= self.warmup_ratio < 1, "warmup_ratio must be at least 0 and below 1 (try 0.05)"),
-            (self.weight_decay >= 0, "weight_decay cannot be negative"),
-            (self.max_grad_norm > 0, "max_grad_norm must be positive (try 1.0)"),
-            (8 <= self.block_size <= 1_048_576, "the block size must be between 8 and 1048576 tokens"),
-            (self.batch_size >= 1, "the batch size must be at least 1"),
-            (self.grad_accum >= 1, "grad_accum must be at least 1"),
-            (self.epochs > 0, "epochs must be positive"),
-            (self.max_steps is None or self.max_steps >= 1, "max_steps must be at least 1"),
-            (self.eval_every >= 1, "eval_every must be at least 1"),
-            (self.save_every >= 1, "save_every must be at least 1"),
-            (self.keep_checkpoints >= 1, "keep_checkpoints must be at least 1"),
-            (self.max_eval_examples >= 1, "max_eval_examples must be at least 1"),
-            (self.precision in PRECISIONS, "precision must be 'auto', 'fp32' or 'bf16'"),
-            (bool(self.target_modules), "target_modules needs at least one module name"),
+            (1 <= self.rank <= 1024, N_("Rank must be between 1 and 1024 (try 8, 16 or 64).")),
+            (self.alpha > 0, N_("Alpha must be positive (the recipe uses 2 × rank).")),
+            (0 <= self.dropout < 1, N_("Dropout must be at least 0 and below 1 (try 0.05).")),
+            (0 < self.lr < 1, N_("The learning rate must be above 0 and below 1 (try 2e-4).")),
+            (0 <= self.warmup_ratio < 1, N_("Warmup_ratio must be at least 0 and below 1 (try 0.05).")),
+            (self.weight_decay >= 0, N_("Weight_decay cannot be negative.")),
+            (self.max_grad_norm > 0, N_("Max_grad_norm must be positive (try 1.0).")),
+            (8 <= self.block_size <= 1_048_576, N_("The block size must be between 8 and 1048576 tokens.")),
+            (self.batch_size >= 1, N_("The batch size must be at least 1.")),
+            (self.grad_accum >= 1, N_("Grad_accum must be at least 1.")),
+            (self.epochs > 0, N_("Epochs must be positive.")),
+            (self.max_steps is None or self.max_steps >= 1, N_("Max_steps must be at least 1.")),
+            (self.eval_every >= 1, N_("Eval_every must be at least 1.")),
+            (self.save_every >= 1, N_("Save_every must be at least 1.")),
+            (self.keep_checkpoints >= 1, N_("Keep_checkpoints must be at least 1.")),
+            (self.max_eval_examples >= 1, N_("Max_eval_examples must be at least 1.")),
+            (self.precision in PRECISIONS, N_("Precision must be 'auto', 'fp32' or 'bf16'.")),
+            (bool(self.target_modules), N_("Target_modules needs at least one module name.")),
             (
                 self.extend_vocab is None or self.extend_vocab >= 100,
-                "extend_vocab must be at least 100 pieces",
+                N_("Extend_vocab must be at least 100 pieces."),
             ),
-            (self.format <= FORMAT, "this spec was written by a newer LlamaDesk; update to run it"),
+            (self.format <= FORMAT, N_("This spec was written by a newer LlamaDesk; update to run it.")),
         ]
         for ok, message in checks:
             if not ok:
-                raise SpecError(message[0].upper() + message[1:] + ".")
+                raise SpecError(_(message))
 
     @property
     def trained_modules_to_save(self) -> list[str]:
@@ -172,14 +183,16 @@ class TrainSpec:
     def from_json(cls, data: dict[str, Any]) -> "TrainSpec":
         """Build from a dict; unknown keys (from a newer version, or a typo) are logged and ignored."""
         if not isinstance(data, dict):
-            raise SpecError("A training spec must be a JSON object.")
+            raise SpecError(_("A training spec must be a JSON object."))
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             log.warning("ignoring unknown training spec fields: %s", ", ".join(unknown))
         missing = [name for name in ("kind", "base", "data", "out") if name not in data]
         if missing:
-            raise SpecError(f"The training spec lacks {', '.join(repr(m) for m in missing)}.")
+            raise SpecError(
+                _("The training spec lacks {names}.").format(names=", ".join(repr(m) for m in missing))
+            )
         return cls(**{k: v for k, v in data.items() if k in known})
 
     @classmethod
@@ -187,9 +200,11 @@ class TrainSpec:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
-            raise SpecError(f"There is no training spec at {path}.") from exc
+            raise SpecError(_("There is no training spec at {path}.").format(path=path)) from exc
         except (OSError, ValueError) as exc:
-            raise SpecError(f"{path} is not a readable JSON training spec ({exc}).") from exc
+            raise SpecError(
+                _("{path} is not a readable JSON training spec ({exc}).").format(path=path, exc=exc)
+            ) from exc
         return cls.from_json(data)
 
     def save(self, path: Path) -> None:
