@@ -10,6 +10,7 @@ import threading
 from dataclasses import dataclass
 
 from llamadesk.core.errors import LlamaDeskError
+from llamadesk.core.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +30,22 @@ class RuntimeOptions:
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
-            raise RuntimeOptionsError(f"Unknown device '{self.device}'; choose one of: {', '.join(DEVICES)}.")
+            raise RuntimeOptionsError(
+                _("Unknown device '{device}'; choose one of: {choices}.").format(
+                    device=self.device, choices=", ".join(DEVICES)
+                )
+            )
         if self.dtype not in DTYPES:
-            raise RuntimeOptionsError(f"Unknown dtype '{self.dtype}'; choose one of: {', '.join(DTYPES)}.")
+            raise RuntimeOptionsError(
+                _("Unknown dtype '{dtype}'; choose one of: {choices}.").format(
+                    dtype=self.dtype, choices=", ".join(DTYPES)
+                )
+            )
         if not isinstance(self.threads, int) or self.threads < 0:
             raise RuntimeOptionsError(
-                f"CPU threads must be a whole number, 0 or more (0 = automatic), not {self.threads!r}."
+                _("CPU threads must be a whole number, 0 or more (0 = automatic), not {threads!r}.").format(
+                    threads=self.threads
+                )
             )
 
 
