@@ -49,6 +49,7 @@ def test_streams_pieces_and_reports_figures(engine):
         "model_id": "tiny",
         "device": "cpu",
         "dtype": "float32",
+        "quantization": "none",
         "context_length": 256,
         "template": "model",
         "adapter": None,

@@ -1,4 +1,4 @@
-"""`llamadesk models list|import|info|remove`."""
+"""`llamadesk models list|import|info|set|remove`."""
 
 import argparse
 from pathlib import Path
@@ -29,6 +29,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_info)
 
+    p = verbs.add_parser("set", help="change a model's settings (how it is held in memory on a CPU)")
+    p.add_argument("id")
+    p.add_argument(
+        "--quantization",
+        metavar="MODE",
+        help=f"weights for CPU inference: {', '.join(library.QUANTIZATION_MODES)} (none: full precision)",
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_set)
+
     p = verbs.add_parser("remove", help="remove a model from the library")
     p.add_argument("id")
     p.add_argument("--json", action="store_true")
@@ -43,6 +53,7 @@ def _list(args: argparse.Namespace) -> int:
             "format": e.manifest.get("format"),
             "parameters": e.manifest.get("counted_parameters"),
             "created": e.manifest.get("created"),
+            "quantization": e.quantization,
             "path": str(e.path),
         }
         for e in entries
@@ -84,6 +95,18 @@ def _info(args: argparse.Namespace) -> int:
     print(f"  weights memory: {mem}")
     kv = info["kv_cache_bytes_per_token"]
     print(f"  KV cache:       {human_bytes(kv['bf16'])} per token of context (bf16)")
+    print(f"  quantization:   {info['quantization']} (on a CPU)")
+    return 0
+
+
+def _set(args: argparse.Namespace) -> int:
+    entry = library.get_model(args.id)
+    if args.quantization is not None:
+        entry = library.set_quantization(entry.id, args.quantization)
+    if args.json:
+        print_json({"id": entry.id, "quantization": entry.quantization})
+    else:
+        print(f"'{entry.id}': quantization {entry.quantization} (from its next load).")
     return 0
 
 

@@ -44,20 +44,56 @@ class NoModelError(LlamaDeskError):
 
 
 def pick_device(parameters: int) -> tuple[str, Any]:
-    """The fastest place this machine has for the model, and the dtype that suits it there.
+    """Where the model runs and in which dtype: the user's runtime choice, else the fastest place.
 
-    GPUs run bf16 (fp16 where bf16 is not supported); CPUs run fp32, which is faster there and
-    exact, unless fp32 weights would take more than half the memory, then bf16."""
+    On "auto", GPUs run bf16 (fp16 where bf16 is not supported); CPUs run fp32, which is faster
+    there and exact, unless fp32 weights would take more than half the memory, then bf16. A choice
+    this machine cannot honour (CUDA on a machine without one, a dtype the device cannot compute
+    in) falls back to the automatic one with a logged reason: a settings file copied from another
+    computer must never stop a model from loading."""
+    import torch
+
+    from llamadesk.core import runtime
+
+    options = runtime.current()
+    available = runtime.available_devices()  # "auto", "cpu", then any GPU
+    device = options.device
+    if device not in available:
+        log.warning("Device %s was chosen but this machine has none; choosing automatically.", device)
+        device = "auto"
+    if device == "auto":
+        device = available[2] if len(available) > 2 else "cpu"
+    if options.dtype != "auto":
+        dtype = getattr(torch, options.dtype)
+        if _computes_in(device, dtype):
+            return device, dtype
+        log.warning("%s cannot compute in %s here; choosing the dtype automatically.", device, options.dtype)
+    return device, _auto_dtype(device, parameters)
+
+
+def _auto_dtype(device: str, parameters: int) -> Any:
     import psutil
     import torch
 
-    if torch.cuda.is_available():
-        return "cuda", torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if torch.backends.mps.is_available():
-        return "mps", torch.float16
-    if parameters * 4 > psutil.virtual_memory().total // 2:
-        return "cpu", torch.bfloat16
-    return "cpu", torch.float32
+    if device == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device == "mps":
+        return torch.float16
+    return torch.bfloat16 if parameters * 4 > psutil.virtual_memory().total // 2 else torch.float32
+
+
+def _computes_in(device: str, dtype: Any) -> bool:
+    """Whether a small matrix product in `dtype` runs on `device`: the cheapest honest test, since
+    support depends on the build and the hardware (bf16 on older GPUs and Macs, fp16 on old CPUs)."""
+    import torch
+
+    if device == "cuda" and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
+        return False
+    try:
+        probe = torch.ones(4, 4, dtype=dtype, device=device)
+        return bool(torch.isfinite(probe @ probe).all())
+    except (RuntimeError, TypeError):
+        return False
 
 
 @dataclass(frozen=True)
@@ -105,6 +141,7 @@ class ChatEngine:
         self.tokenizer: Any = None
         self.device: str = ""
         self.dtype: str = ""
+        self.quantization: str = "none"  # "none", "int8" or "int4": how the base weights are held
         self.context_length: int = 0
         self.template: str = ""  # "model" (its own), or the fallback used: "llama3", "chatml", "llama2"
         self.active_adapter: str | None = None
@@ -121,10 +158,17 @@ class ChatEngine:
 
     # -- loading ----------------------------------------------------------------------------------
 
-    def load(self, model_id: str, progress: Progress | None = None) -> None:
-        """Load a library model, replacing the one in memory (freed first, so two never coexist)."""
+    def load(self, model_id: str, progress: Progress | None = None, quantization: str | None = None) -> None:
+        """Load a library model, replacing the one in memory (freed first, so two never coexist).
+
+        `quantization` overrides the model's own setting for this load (the benchmark compares
+        modes); it applies on a CPU only: a GPU runs its native 16-bit dtype, which is already
+        faster than the CPU kernels would be there."""
         progress = progress or Progress()
         entry = library.get_model(model_id)
+        from llamadesk.core.quantize import check_mode, quantize_model
+
+        quantization = check_mode(entry.quantization if quantization is None else quantization)
         if not (entry.path / "config.json").is_file():
             raise NotFoundError(
                 f"The files of '{model_id}' are missing from {entry.path}; "
@@ -145,8 +189,16 @@ class ChatEngine:
                 raise InvalidModelError(f"'{model_id}' could not be loaded ({exc}).") from exc
             progress(0.8, f"Moving {model_id} to {device}")
             model.to(device).eval()
+            if quantization != "none" and device != "cpu":
+                log.info(
+                    "%s quantisation is for CPUs; %s runs %s on %s.", quantization, model_id, dtype, device
+                )
+                quantization = "none"
+            if quantization != "none":
+                progress(0.9, f"Quantising {model_id} to {quantization}")
+                quantize_model(model, quantization)
             self.model, self.tokenizer, self.entry, self.model_id = model, tokenizer, entry, model_id
-            self.device = device
+            self.device, self.quantization = device, quantization
             self.dtype = str(dtype).removeprefix("torch.")
             self.context_length = int(getattr(model.config, "max_position_embeddings", 0) or 2048)
             self._base_rows = int(model.get_input_embeddings().weight.shape[0])
@@ -184,6 +236,7 @@ class ChatEngine:
         self.model = self.tokenizer = self.entry = self.model_id = None
         self.active_adapter, self.loaded_adapters, self.last_stats = None, [], None
         self.device = self.dtype = self.template = ""
+        self.quantization = "none"
         self._vocabularies, self._base_rows, self._kept = {}, 0, None
         if had_model:
             gc.collect()
@@ -208,6 +261,7 @@ class ChatEngine:
             "model_id": self.model_id,
             "device": self.device,
             "dtype": self.dtype,
+            "quantization": self.quantization,
             "context_length": self.context_length,
             "template": self.template,
             "adapter": self.active_adapter,

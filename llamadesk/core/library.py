@@ -13,13 +13,16 @@ from pathlib import Path
 
 from llamadesk.core import paths
 from llamadesk.core.atomic import clean_stale_staging, registering, remove_folder, write_json
-from llamadesk.core.errors import AlreadyExistsError, InvalidModelError, NotFoundError
+from llamadesk.core.errors import AlreadyExistsError, InvalidModelError, LlamaDeskError, NotFoundError
 from llamadesk.core.formats import hf
 from llamadesk.core.formats.gguf import convert_gguf, is_gguf
+from llamadesk.core.i18n import _
 from llamadesk.core.params import ParamBreakdown, breakdown_from_config, count_from_shapes
 from llamadesk.core.progress import Progress
 
 MANIFEST = "llamadesk.json"
+# How a model's weights are held for inference on a CPU (see core/quantize.py); "none" is full precision.
+QUANTIZATION_MODES = ("none", "int8", "int4")
 _ID_PATTERN = re.compile(r"^[\w][\w.\-]{0,99}$")
 
 
@@ -48,6 +51,11 @@ class ModelEntry:
     @property
     def context_length(self) -> int | None:
         return self.config.get("max_position_embeddings")
+
+    @property
+    def quantization(self) -> str:
+        """The user's per-model choice for CPU inference; models imported before it existed: none."""
+        return self.manifest.get("quantization", "none")
 
 
 def validate_id(model_id: str) -> str:
@@ -188,6 +196,23 @@ def remove_model(model_id: str) -> None:
     remove_folder(entry.folder)
 
 
+def set_quantization(model_id: str, mode: str) -> ModelEntry:
+    """Choose how `model_id` is held in memory for CPU inference from its next load on.
+
+    Only the manifest changes (rewritten atomically); the weights on disk stay full precision, and
+    merging and training read them from disk, so they never see a quantised weight. Chat and
+    evaluation load through ChatEngine, which applies the setting."""
+    if mode not in QUANTIZATION_MODES:
+        raise LlamaDeskError(
+            _("Unknown quantization '{mode}'; choose one of: {choices}.").format(
+                mode=mode, choices=", ".join(QUANTIZATION_MODES)
+            )
+        )
+    entry = get_model(model_id)
+    write_json(entry.folder / MANIFEST, entry.manifest | {"quantization": mode})
+    return get_model(model_id)
+
+
 def model_info(entry: ModelEntry) -> dict:
     """Everything `models info` and the details view show, computed from files without loading."""
     from llamadesk.core.params import kv_cache_bytes_per_token, memory_bytes
@@ -208,6 +233,7 @@ def model_info(entry: ModelEntry) -> dict:
         "created": entry.manifest.get("created"),
         "lineage": entry.manifest.get("lineage"),
         "dtype": entry.manifest.get("dtype"),
+        "quantization": entry.quantization,
         "parameters": {
             "counted": counted,
             "formula": breakdown.total,

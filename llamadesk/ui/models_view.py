@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
@@ -118,6 +119,25 @@ class ModelsView(QWidget):
         self.facts.setTextFormat(Qt.TextFormat.RichText)
         self.facts.setWordWrap(True)
         self.facts.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.quantization_box = QComboBox()
+        self.quantization_box.setAccessibleName(self.tr("Weights on a CPU"))
+        self.quantization_box.setToolTip(
+            self.tr(
+                "How the model's weights are held in memory when it runs on a CPU, from its next load. "
+                "The files on disk stay full precision; training and merging always use them."
+            )
+        )
+        for mode, label in (
+            ("none", self.tr("Full precision")),
+            ("int8", self.tr("int8: faster, quality nearly unchanged")),
+            ("int4", self.tr("int4: fastest and smallest, may lose a little more quality")),
+        ):
+            self.quantization_box.addItem(label, mode)
+        self.quantization_box.setEnabled(False)
+        self.quantization_box.activated.connect(self._on_quantization_chosen)
+        quantization_row = QHBoxLayout()
+        quantization_row.addWidget(QLabel(self.tr("<b>Weights on a CPU</b>")))
+        quantization_row.addWidget(self.quantization_box, 1)
         self.breakdown = QTableWidget(0, 3)
         self.breakdown.setAccessibleName(self.tr("Parameter breakdown"))
         self.breakdown.setHorizontalHeaderLabels(
@@ -137,6 +157,7 @@ class ModelsView(QWidget):
         right_layout = QVBoxLayout(right)
         right_layout.addWidget(self.title)
         right_layout.addWidget(self.facts)
+        right_layout.addLayout(quantization_row)
         right_layout.addWidget(self.breakdown, 1)
         right_layout.addWidget(self.totals)
 
@@ -180,6 +201,7 @@ class ModelsView(QWidget):
 
     def _show_details(self, model_id: str | None) -> None:
         self.remove_button.setEnabled(model_id is not None)
+        self.quantization_box.setEnabled(False)
         self.breakdown.setRowCount(0)
         if model_id is None:
             self.title.setText(self.tr("<h2>No model selected</h2>"))
@@ -194,6 +216,8 @@ class ModelsView(QWidget):
             self.totals.clear()
             return
         self.title.setText(f"<h2>{info['id']}</h2>")
+        self.quantization_box.setCurrentIndex(max(self.quantization_box.findData(info["quantization"]), 0))
+        self.quantization_box.setEnabled(True)
         lineage = info.get("lineage")
         storage = self.tr("in place") if info["in_place"] else self.tr("copied")
         rows = [
@@ -234,6 +258,20 @@ class ModelsView(QWidget):
                 "<b>Total by formula:</b> {0} &nbsp; <b>Counted from weights:</b> {1} ({2})<br>"
                 "<b>Weights memory:</b> {3}<br><b>KV cache:</b> {4} per token of context (bf16)"
             ).format(f"{params['formula']:,}", f"{params['counted']:,}", verdict, memory, kv)
+        )
+
+    def _on_quantization_chosen(self, index: int) -> None:
+        model_id, mode = self.selected_id(), self.quantization_box.itemData(index)
+        if model_id is None:
+            return
+        try:
+            library.set_quantization(model_id, mode)
+        except LlamaDeskError as exc:
+            show_error(self, str(exc))
+            self._show_details(model_id)
+            return
+        self.status_message.emit(
+            self.tr("Saved; {0} uses the new setting from its next load.").format(model_id)
         )
 
     def _on_context_menu(self, pos) -> None:
