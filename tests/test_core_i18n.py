@@ -169,7 +169,7 @@ def test_choose_language_follows_the_variable_then_the_locale(monkeypatch):
 
 
 def test_a_real_error_speaks_the_chosen_language():
-    from llamadesk.core import adapters
+    from llamadesk.core import adapters, library
     from llamadesk.core.errors import Cancelled, NotFoundError
 
     with pytest.raises(NotFoundError, match="^There is no adapter 'nope' in the library.$"):
@@ -178,6 +178,8 @@ def test_a_real_error_speaks_the_chosen_language():
     with pytest.raises(NotFoundError) as raised:
         adapters.get_adapter("nope")
     assert str(raised.value) == "模型库中没有适配器“nope”。"
+    with pytest.raises(NotFoundError, match="^模型库中没有模型“nope”。$"):
+        library.get_model("nope")
     assert str(Cancelled()) == _catalogue()["Cancelled; nothing was changed."]
 
 

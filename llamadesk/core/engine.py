@@ -26,6 +26,7 @@ from llamadesk.core.chat_templates import (
 )
 from llamadesk.core.errors import IncompatibleAdapterError, InvalidModelError, LlamaDeskError, NotFoundError
 from llamadesk.core.generation import GenerationSettings, GenerationStats
+from llamadesk.core.i18n import _
 from llamadesk.core.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -171,10 +172,12 @@ class ChatEngine:
         quantization = check_mode(entry.quantization if quantization is None else quantization)
         if not (entry.path / "config.json").is_file():
             raise NotFoundError(
-                f"The files of '{model_id}' are missing from {entry.path}; "
-                "import the model again or remove it from the library."
+                _(
+                    "The files of '{model_id}' are missing from {path}; import the model "
+                    "again or remove it from the library."
+                ).format(model_id=model_id, path=entry.path)
             )
-        progress(0.0, f"Loading {model_id}")
+        progress(0.0, _("Loading {model_id}").format(model_id=model_id))
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         device, dtype = pick_device(int(entry.manifest.get("counted_parameters") or 0))
@@ -183,11 +186,13 @@ class ChatEngine:
             try:
                 with _quiet_loading():
                     tokenizer = AutoTokenizer.from_pretrained(entry.path)
-                    progress(0.1, f"Loading {model_id} weights")
+                    progress(0.1, _("Loading {model_id} weights").format(model_id=model_id))
                     model = AutoModelForCausalLM.from_pretrained(entry.path, dtype=dtype)
             except (OSError, ValueError, RuntimeError, KeyError) as exc:
-                raise InvalidModelError(f"'{model_id}' could not be loaded ({exc}).") from exc
-            progress(0.8, f"Moving {model_id} to {device}")
+                raise InvalidModelError(
+                    _("'{model_id}' could not be loaded ({exc}).").format(model_id=model_id, exc=exc)
+                ) from exc
+            progress(0.8, _("Moving {model_id} to {device}").format(model_id=model_id, device=device))
             model.to(device).eval()
             if quantization != "none" and device != "cpu":
                 log.info(
@@ -195,7 +200,12 @@ class ChatEngine:
                 )
                 quantization = "none"
             if quantization != "none":
-                progress(0.9, f"Quantising {model_id} to {quantization}")
+                progress(
+                    0.9,
+                    _("Quantising {model_id} to {quantization}").format(
+                        model_id=model_id, quantization=quantization
+                    ),
+                )
                 quantize_model(model, quantization)
             self.model, self.tokenizer, self.entry, self.model_id = model, tokenizer, entry, model_id
             self.device, self.quantization = device, quantization
@@ -204,7 +214,7 @@ class ChatEngine:
             self._base_rows = int(model.get_input_embeddings().weight.shape[0])
             self._vocabularies = {None: self._vocabulary(tokenizer)}
             self._use_vocabulary(None)
-        progress(1.0, f"{model_id} is ready")
+        progress(1.0, _("{model_id} is ready").format(model_id=model_id))
 
     def _vocabulary(self, tokenizer: Any, logits_limit: int | None = None) -> _Vocabulary:
         vocab = tokenizer.get_vocab()
@@ -282,9 +292,9 @@ class ChatEngine:
             for entry in entries:  # every check before any change, so a bad one changes nothing
                 adapters.check_compatible(entry, self.entry)
             for index, entry in enumerate(entries):
-                progress(index / len(entries), f"Loading adapter {entry.id}")
+                progress(index / len(entries), _("Loading adapter {entry}").format(entry=entry.id))
                 self._attach_adapter(entry)
-        progress(1.0, "Adapters ready")
+        progress(1.0, _("Adapters ready"))
 
     def _attach_adapter(self, entry: Any) -> None:
         from peft import PeftModel
@@ -294,8 +304,11 @@ class ChatEngine:
         own_rows = rows if rows and rows != self._base_rows else None
         if tokenizer is not None and len(tokenizer) > (own_rows or self._base_rows):
             raise IncompatibleAdapterError(
-                f"Adapter '{entry.id}' comes with a tokenizer of {len(tokenizer)} tokens, but its model "
-                f"has embeddings for {own_rows or self._base_rows}; the adapter folder is inconsistent."
+                _(
+                    "Adapter '{entry}' comes with a tokenizer of {tokens} tokens, "
+                    "but its model has embeddings for {own_rows}; the adapter folder is "
+                    "inconsistent."
+                ).format(entry=entry.id, tokens=len(tokenizer), own_rows=own_rows or self._base_rows)
             )
         try:
             if own_rows is not None:
@@ -305,7 +318,9 @@ class ChatEngine:
             else:
                 self.model = PeftModel.from_pretrained(self.model, str(entry.path), adapter_name=entry.id)
         except (OSError, ValueError, RuntimeError, KeyError) as exc:
-            raise IncompatibleAdapterError(f"Adapter '{entry.id}' could not be loaded ({exc}).") from exc
+            raise IncompatibleAdapterError(
+                _("Adapter '{entry}' could not be loaded ({exc}).").format(entry=entry.id, exc=exc)
+            ) from exc
         self.model.eval()
         self.loaded_adapters.append(entry.id)
         if tokenizer is not None:
@@ -331,7 +346,9 @@ class ChatEngine:
                 return AutoTokenizer.from_pretrained(entry.path)
         except (OSError, ValueError, RuntimeError, KeyError) as exc:
             raise IncompatibleAdapterError(
-                f"The tokenizer of adapter '{entry.id}' could not be loaded ({exc})."
+                _("The tokenizer of adapter '{entry}' could not be loaded ({exc}).").format(
+                    entry=entry.id, exc=exc
+                )
             ) from exc
 
     def _attach_with_own_embeddings(self, entry: Any, rows: int) -> None:
@@ -359,9 +376,11 @@ class ChatEngine:
             own_copy = any(name == target or name.endswith("." + target) for target in saved)
             if not (name and own_copy and shape is not None and shape[0] == rows):
                 raise IncompatibleAdapterError(
-                    f"Adapter '{entry.id}' adds tokens but does not carry its own token embeddings and "
-                    "output layer (modules_to_save), so it cannot be switched on and off in a chat; "
-                    "merge it into a new model to use it."
+                    _(
+                        "Adapter '{entry}' adds tokens but does not carry its own token "
+                        "embeddings and output layer (modules_to_save), so it cannot be "
+                        "switched on and off in a chat; merge it into a new model to use it."
+                    ).format(entry=entry.id)
                 )
             layers.append(f"base_model.model.{name}")
         # What an adapter saved of the base's layers (PEFT's save_embedding_layers) is the base's
@@ -384,8 +403,10 @@ class ChatEngine:
             missing = [key for key in result.missing_keys if f".{entry.id}." in key]
             if missing:
                 raise IncompatibleAdapterError(
-                    f"Adapter '{entry.id}' is incomplete: {len(missing)} of its weights are missing "
-                    f"(for instance {missing[0]})."
+                    _(
+                        "Adapter '{entry}' is incomplete: {count} of its weights are "
+                        "missing (for instance {missing})."
+                    ).format(entry=entry.id, count=len(missing), missing=missing[0])
                 )
         except BaseException:
             if created:
@@ -420,7 +441,7 @@ class ChatEngine:
 
     def _require_model(self) -> None:
         if self.model is None:
-            raise NoModelError("No model is loaded; choose a model first.")
+            raise NoModelError(_("No model is loaded; choose a model first."))
 
     def count_tokens(self, messages: list[dict]) -> int:
         return len(self._encode(messages))
@@ -439,7 +460,9 @@ class ChatEngine:
                 **extra,
             )
         except TemplateError as exc:
-            raise LlamaDeskError(f"This model's chat template refused the conversation: {exc}") from exc
+            raise LlamaDeskError(
+                _("This model's chat template refused the conversation: {exc}").format(exc=exc)
+            ) from exc
         return list(ids)
 
     def prompt_budget(self, max_new_tokens: int) -> int:
@@ -453,7 +476,7 @@ class ChatEngine:
 
         Close the generator (or run it out) to free the engine: until then it holds the lock."""
         if not self._lock.acquire(blocking=False):
-            raise GenerationBusyError("A reply is still being written; stop it or wait for it to finish.")
+            raise GenerationBusyError(_("A reply is still being written; stop it or wait for it to finish."))
         try:
             yield from self._generate(messages, settings, cancel)
         finally:
@@ -467,7 +490,7 @@ class ChatEngine:
         self.last_stats = None
         self._require_model()
         if not messages or messages[-1]["role"] != "user" or not messages[-1]["content"].strip():
-            raise EmptyPromptError("The message is empty; type something to send.")
+            raise EmptyPromptError(_("The message is empty; type something to send."))
         started = time.perf_counter()
         kept, dropped = fit_history(messages, self.count_tokens, self.prompt_budget(settings.max_new_tokens))
         prompt = self._encode(kept)
@@ -487,7 +510,7 @@ class ChatEngine:
             with torch.inference_mode(), self._adapter_context():
                 context = torch.tensor([prompt], device=self.device)  # (1, seq): what the penalty looks at
                 step_input = context[:, reused:]
-                for _ in range(max_new):
+                for _step in range(max_new):
                     if cancel.is_set():
                         finish = "stopped"
                         break

@@ -61,7 +61,9 @@ class ModelEntry:
 def validate_id(model_id: str) -> str:
     if not _ID_PATTERN.match(model_id):
         raise InvalidModelError(
-            f"'{model_id}' cannot be used as a name: use letters, digits, '.', '-' or '_' (at most 100)."
+            _(
+                "'{model_id}' cannot be used as a name: use letters, digits, '.', '-' or '_' (at most 100)."
+            ).format(model_id=model_id)
         )
     return model_id
 
@@ -77,7 +79,9 @@ def detect_format(src: Path) -> str:
     if src.is_file():
         if is_gguf(src):
             return "gguf"
-        raise InvalidModelError(f"{src.name} is not a GGUF file; import a .gguf file or a model folder.")
+        raise InvalidModelError(
+            _("{src} is not a GGUF file; import a .gguf file or a model folder.").format(src=src.name)
+        )
     if (src / "config.json").is_file():
         return "hf"
     from llamadesk.core.formats.meta_pth import is_meta_checkpoint
@@ -85,8 +89,10 @@ def detect_format(src: Path) -> str:
     if is_meta_checkpoint(src):
         return "meta_pth"
     raise InvalidModelError(
-        f"{src} is not a model: expected a Hugging Face folder (config.json), Meta's release "
-        "(params.json + consolidated.*.pth) or a .gguf file."
+        _(
+            "{src} is not a model: expected a Hugging Face folder (config.json), Meta's "
+            "release (params.json + consolidated.*.pth) or a .gguf file."
+        ).format(src=src)
     )
 
 
@@ -108,7 +114,7 @@ def get_model(model_id: str) -> ModelEntry:
     folder = paths.models_dir() / model_id
     entry = _load_entry(folder) if folder.is_dir() else None
     if entry is None:
-        raise NotFoundError(f"There is no model '{model_id}' in the library.")
+        raise NotFoundError(_("There is no model '{model_id}' in the library.").format(model_id=model_id))
     return entry
 
 
@@ -130,12 +136,14 @@ def register_model_folder(
     clean_stale_staging(root)
     target = root / model_id
     if target.exists():
-        raise AlreadyExistsError(f"A model named '{model_id}' already exists; choose another name.")
+        raise AlreadyExistsError(
+            _("A model named '{model_id}' already exists; choose another name.").format(model_id=model_id)
+        )
     in_place = bool(manifest.get("in_place"))
     with registering(
         target,
-        taken=f"A model named '{model_id}' already exists; choose another name.",
-        failed="The import failed: {reason}. The library is unchanged.",
+        taken=_("A model named '{model_id}' already exists; choose another name.").format(model_id=model_id),
+        failed=_("The import failed: {reason}. The library is unchanged."),
     ) as staging:
         weights = Path(manifest["path"]) if in_place else staging
         build(staging, progress.sub(0.0, 0.7))
@@ -164,11 +172,11 @@ def import_model(
     progress = progress or Progress()
     src = Path(src).expanduser().resolve()
     if not src.exists():
-        raise NotFoundError(f"{src} does not exist.")
+        raise NotFoundError(_("{src} does not exist.").format(src=src))
     fmt = detect_format(src)
     if in_place and fmt != "hf":
         raise InvalidModelError(
-            "Only a Hugging Face folder can be referenced in place; others are converted."
+            _("Only a Hugging Face folder can be referenced in place; others are converted.")
         )
     model_id = validate_id(name or derive_id(src))
     if fmt == "hf":
