@@ -62,6 +62,12 @@ def settings_file(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def english(monkeypatch) -> None:
+    """Tests assert English texts, whatever the machine's locale; those about languages set theirs."""
+    monkeypatch.setenv("LLAMADESK_LANG", "en")
+
+
+@pytest.fixture(autouse=True)
 def no_leaked_threads():
     """Fail a test that leaves a thread of its own running (a worker that did not stop)."""
     before = set(threading.enumerate())

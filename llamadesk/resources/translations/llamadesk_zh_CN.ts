@@ -1416,6 +1416,30 @@ Run, customise and evaluate Llama-family models on this computer.</source>
         <translation>&lt;b&gt;模型库&lt;/b&gt;</translation>
     </message>
     <message>
+        <source>Weights on a CPU</source>
+        <translation>CPU 上的权重</translation>
+    </message>
+    <message>
+        <source>How the model&apos;s weights are held in memory when it runs on a CPU, from its next load. The files on disk stay full precision; training and merging always use them.</source>
+        <translation>模型在 CPU 上运行时权重在内存中的存放方式，下次加载时生效。磁盘上的文件始终保持全精度；训练和合并总是使用它们。</translation>
+    </message>
+    <message>
+        <source>Full precision</source>
+        <translation>全精度</translation>
+    </message>
+    <message>
+        <source>int8: faster, quality nearly unchanged</source>
+        <translation>int8：更快，质量几乎不变</translation>
+    </message>
+    <message>
+        <source>int4: fastest and smallest, may lose a little more quality</source>
+        <translation>int4：最快、最小，质量可能略有下降</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;Weights on a CPU&lt;/b&gt;</source>
+        <translation>&lt;b&gt;CPU 上的权重&lt;/b&gt;</translation>
+    </message>
+    <message>
         <source>Parameter breakdown</source>
         <translation>参数构成</translation>
     </message>
@@ -1494,6 +1518,10 @@ Run, customise and evaluate Llama-family models on this computer.</source>
     <message>
         <source>&lt;b&gt;Total by formula:&lt;/b&gt; {0} &amp;nbsp; &lt;b&gt;Counted from weights:&lt;/b&gt; {1} ({2})&lt;br&gt;&lt;b&gt;Weights memory:&lt;/b&gt; {3}&lt;br&gt;&lt;b&gt;KV cache:&lt;/b&gt; {4} per token of context (bf16)</source>
         <translation>&lt;b&gt;按公式合计：&lt;/b&gt;{0} &amp;nbsp; &lt;b&gt;按权重统计：&lt;/b&gt;{1}（{2}）&lt;br&gt;&lt;b&gt;权重内存：&lt;/b&gt;{3}&lt;br&gt;&lt;b&gt;KV 缓存：&lt;/b&gt;每个上下文词元 {4}（bf16）</translation>
+    </message>
+    <message>
+        <source>Saved; {0} uses the new setting from its next load.</source>
+        <translation>已保存；{0} 下次加载时使用新设置。</translation>
     </message>
     <message>
         <source>Remove from library</source>
