@@ -47,5 +47,15 @@ def test_starter_gguf_import_and_info(capsys, starter_gguf):
     assert info["context_length"] == 8192
     assert info["parameters"]["counted"] == info["parameters"]["formula"] == 134_515_008
     assert info["format"] == "gguf"
+    assert info["quantization"] == "int4"  # the file's own precision (Q4_1)
     components = {c["name"]: c for c in info["parameters"]["breakdown"]["components"]}
     assert components["LM head"]["total"] == 0  # tied embeddings
+
+
+def test_a_gguf_model_runs_on_the_cpu_at_its_files_own_precision(starter_gguf, tmp_path):
+    from llamadesk.core.formats.gguf import gguf_weight_precision
+
+    assert gguf_weight_precision(starter_gguf) == "int4"  # Q4_1 layers (its embeddings are Q8_0)
+    plain = tmp_path / "f32.gguf"
+    _write_gguf(plain, "llama")
+    assert gguf_weight_precision(plain) == "none"

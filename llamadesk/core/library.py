@@ -15,7 +15,7 @@ from llamadesk.core import paths
 from llamadesk.core.atomic import clean_stale_staging, registering, remove_folder, write_json
 from llamadesk.core.errors import AlreadyExistsError, InvalidModelError, LlamaDeskError, NotFoundError
 from llamadesk.core.formats import hf
-from llamadesk.core.formats.gguf import convert_gguf, is_gguf
+from llamadesk.core.formats.gguf import convert_gguf, gguf_weight_precision, is_gguf
 from llamadesk.core.i18n import _
 from llamadesk.core.params import ParamBreakdown, breakdown_from_config, count_from_shapes
 from llamadesk.core.progress import Progress
@@ -185,6 +185,7 @@ def import_model(
     def build(staging: Path, step: Progress) -> None:
         if fmt == "gguf":
             convert_gguf(src, staging, step)
+            manifest["quantization"] = gguf_weight_precision(src)  # read once the file proved whole
         elif fmt == "meta_pth":
             from llamadesk.core.formats.meta_pth import convert_meta_checkpoint
 
