@@ -15,7 +15,8 @@ os.environ["DO_NOT_TRACK"] = "1"
 # Our own progress reporting replaces the libraries' console bars.
 os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# LlamaDesk runs chat and a training process side by side. With OpenMP's default spin-waiting,
-# two processes that each use every core slow each other down thirtyfold (measured: chat at
-# 0.55 tokens/s beside a training job, 16 tokens/s with passive waiting). Must precede torch.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# LlamaDesk runs chat and a training process side by side. OpenMP's default spin-waiting makes
+# two processes that each use every core slow each other down thirtyfold, and passive waiting
+# halves a lone chat's decode speed (every small matmul then wakes sleeping threads). A short
+# spin keeps both: see bench/RESULTS.md for the figures. Must precede torch.
+os.environ.setdefault("GOMP_SPINCOUNT", "10000")

@@ -95,3 +95,33 @@ def test_a_chat_engine_loads_where_the_options_say(tiny_model_dir, monkeypatch):
         assert next(chat.model.parameters()).dtype == torch.bfloat16
     finally:
         chat.unload()
+
+
+def test_a_reply_decodes_on_one_thread_while_a_training_run_shares_the_cpu(tiny_model_dir, monkeypatch):
+    import threading
+
+    from llamadesk.core import library
+    from llamadesk.core.generation import GenerationSettings
+    from llamadesk.core.training import runs
+
+    library.import_model(tiny_model_dir, "tiny", in_place=True)
+    runtime.configure(RuntimeOptions(device="cpu", threads=2))
+    chat = engine.ChatEngine()
+    chat.load("tiny")
+    settings = GenerationSettings(temperature=0.0, max_new_tokens=4)
+    messages = [{"role": "user", "content": "hello"}]
+
+    def threads_while_decoding() -> int:
+        stream = chat.stream(messages, settings, threading.Event())
+        next(stream)
+        during = torch.get_num_threads()
+        stream.close()
+        return during
+
+    try:
+        assert threads_while_decoding() == 2  # alone: the whole pool
+        monkeypatch.setattr(runs, "live_runs", lambda: ["a run"])
+        assert threads_while_decoding() == 1
+        assert torch.get_num_threads() == 2  # given back when the reply ends
+    finally:
+        chat.unload()

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from llamadesk.core import library
+from llamadesk.core import library, runtime
 from llamadesk.core.chat_templates import (
     END_OF_TURN_TOKENS,
     FALLBACK_TEMPLATES,
@@ -53,8 +53,6 @@ def pick_device(parameters: int) -> tuple[str, Any]:
     in) falls back to the automatic one with a logged reason: a settings file copied from another
     computer must never stop a model from loading."""
     import torch
-
-    from llamadesk.core import runtime
 
     options = runtime.current()
     available = runtime.available_devices()  # "auto", "cpu", then any GPU
@@ -507,7 +505,7 @@ class ChatEngine:
         fed = prompt[:reused]  # the tokens `cache` holds keys and values for
         consistent = True  # false only while a forward pass may be half-way through the cache
         try:
-            with torch.inference_mode(), self._adapter_context():
+            with torch.inference_mode(), self._adapter_context(), runtime.decode_threads(self.device):
                 context = torch.tensor([prompt], device=self.device)  # (1, seq): what the penalty looks at
                 step_input = context[:, reused:]
                 for _step in range(max_new):
