@@ -635,3 +635,12 @@ def test_dropdown_switches_between_two_adapters_without_reload_and_base_is_exact
     current = engine.model.get_base_model()
     assert current.model.embed_tokens.weight.data_ptr() == base_model.model.embed_tokens.weight.data_ptr()
     assert [m.adapter_id for m in replies] == [None, "first", "second", None, "first"]
+
+
+def test_status_bar_names_quantised_weights(qtbot, tiny):
+    library.set_quantization(tiny, "int8")
+    view = _open_view(qtbot)
+    try:
+        assert view.status_text.startswith("tiny · cpu · float32 · int8 weights · ")
+    finally:
+        view.shutdown()

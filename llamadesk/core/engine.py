@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from llamadesk.core import library, runtime
+from llamadesk.core import attention, library, runtime
 from llamadesk.core.chat_templates import (
     END_OF_TURN_TOKENS,
     FALLBACK_TEMPLATES,
@@ -185,7 +185,9 @@ class ChatEngine:
                 with _quiet_loading():
                     tokenizer = AutoTokenizer.from_pretrained(entry.path)
                     progress(0.1, _("Loading {model_id} weights").format(model_id=model_id))
-                    model = AutoModelForCausalLM.from_pretrained(entry.path, dtype=dtype)
+                    model = AutoModelForCausalLM.from_pretrained(
+                        entry.path, dtype=dtype, attn_implementation=attention.register()
+                    )
             except (OSError, ValueError, RuntimeError, KeyError) as exc:
                 raise InvalidModelError(
                     _("'{model_id}' could not be loaded ({exc}).").format(model_id=model_id, exc=exc)

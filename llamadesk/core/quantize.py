@@ -149,6 +149,14 @@ def quantize_model(model: Any, mode: str) -> int:
         return 0
     if next(model.parameters()).device.type != "cpu":
         raise QuantizationError(_("Weight-only quantisation runs on the CPU only."))
+    replaced = _replace_linears(model, mode)
+    _own_remaining_weights(model)
+    _return_freed_memory()
+    log.info("%d linear layers quantised (%s)", replaced, mode)
+    return replaced
+
+
+def _replace_linears(model: Any, mode: str) -> int:
     output = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     replaced = 0
     for name, module in list(model.named_modules()):
@@ -160,8 +168,32 @@ def quantize_model(model: Any, mode: str) -> int:
         parent = model.get_submodule(parent_name) if parent_name else model
         setattr(parent, child, layer(module))
         replaced += 1
-    log.info("%d linear layers quantised (%s)", replaced, mode)
     return replaced
+
+
+def _own_remaining_weights(model: Any) -> None:
+    """Copy the weights left in float (embeddings, norms) into memory of their own.
+
+    The loader maps the safetensors file and its tensors are views of that mapping; while any one
+    of them lives, the whole mapping stays, and with it every float page the load read: on the
+    starter in int4, RSS 1116 MiB after the load, 711 MiB once these ~115 MiB are copies."""
+    for parameter in model.parameters():
+        parameter.data = parameter.data.clone()
+
+
+def _return_freed_memory() -> None:
+    """Hand the float weights' freed heap back to the system (glibc keeps it otherwise: 711 -> 564
+    MiB RSS on the starter in int4); nothing to do where the C library has no malloc_trim."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        trim = ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        trim = None
+    if trim is not None:
+        trim(0)
 
 
 def weight_bytes(model: Any) -> int:

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
@@ -84,6 +85,11 @@ class AdaptersView(QWidget):
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels([self.tr("Base model / adapter"), self.tr("Kind"), self.tr("Rank")])
         self.tree.setAccessibleName(self.tr("Adapters by base model"))
+        header = self.tree.header()  # names take what is left; kind and rank are never cut
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.currentItemChanged.connect(self._on_selection_changed)
 
         self.import_button = QPushButton(self.tr("Import adapter…"))
@@ -169,7 +175,11 @@ class AdaptersView(QWidget):
             self.tree.addTopLevelItem(base_item)
             for entry in by_base[base_id]:
                 child = QTreeWidgetItem(
-                    [entry.id, entry.manifest.get("kind", "?"), str(entry.manifest.get("rank", ""))]
+                    [
+                        entry.id,
+                        self._kind_label(entry.manifest.get("kind")),
+                        str(entry.manifest.get("rank", "")),
+                    ]
                 )
                 child.setData(0, BASE_ROLE, base_id)
                 child.setData(0, ADAPTER_ROLE, entry.id)
@@ -179,6 +189,14 @@ class AdaptersView(QWidget):
             base_item.setExpanded(True)
         self.tree.resizeColumnToContents(0)
         self._on_selection_changed(self.tree.currentItem(), None)
+
+    def _kind_label(self, kind: str | None) -> str:
+        labels = {
+            "pt": self.tr("pre-training"),
+            "sft": self.tr("SFT"),
+            "imported": self.tr("imported"),
+        }
+        return labels.get(kind or "", kind or "?")
 
     def selected_adapter_id(self) -> str | None:
         item = self.tree.currentItem()
@@ -208,7 +226,7 @@ class AdaptersView(QWidget):
             return
         rows = [
             (self.tr("Base model"), manifest.get("base_id")),
-            (self.tr("Kind"), manifest.get("kind")),
+            (self.tr("Kind"), self._kind_label(manifest.get("kind"))),
             (
                 self.tr("Rank / alpha / dropout"),
                 f"{manifest.get('rank')} / {manifest.get('alpha')} / {manifest.get('dropout')}",

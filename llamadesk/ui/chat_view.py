@@ -490,7 +490,10 @@ class ChatView(QWidget):
             text = self.tr("No model loaded")
         else:
             name = info["model_id"] + (f" + {self._adapter}" if self._adapter else "")
-            parts = [name, info["device"], info["dtype"], _human_bytes(info["memory_bytes"])]
+            parts = [name, info["device"], info["dtype"]]
+            if info.get("quantization", "none") != "none":
+                parts.append(self.tr("{0} weights").format(info["quantization"]))
+            parts.append(_human_bytes(info["memory_bytes"]))
             if self._speed is not None:
                 parts.append(self.tr("{0} tokens/s").format(f"{self._speed:.1f}"))
             text = " · ".join(parts)

@@ -299,6 +299,18 @@
         <translation>基础模型</translation>
     </message>
     <message>
+        <source>pre-training</source>
+        <translation>增量预训练</translation>
+    </message>
+    <message>
+        <source>SFT</source>
+        <translation>指令精调</translation>
+    </message>
+    <message>
+        <source>imported</source>
+        <translation>导入</translation>
+    </message>
+    <message>
         <source>&lt;p&gt;Select an adapter to see where it came from and how it was made.&lt;/p&gt;</source>
         <translation>&lt;p&gt;选择一个适配器，查看它的来源和训练方式。&lt;/p&gt;</translation>
     </message>
@@ -544,6 +556,10 @@ Chats are kept only until LlamaDesk closes.</source>
     <message>
         <source>No model loaded</source>
         <translation>未加载模型</translation>
+    </message>
+    <message>
+        <source>{0} weights</source>
+        <translation>{0} 权重</translation>
     </message>
     <message>
         <source>{0} tokens/s</source>
