@@ -15,8 +15,10 @@ os.environ["DO_NOT_TRACK"] = "1"
 # Our own progress reporting replaces the libraries' console bars.
 os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# LlamaDesk runs chat and a training process side by side. OpenMP's default spin-waiting makes
-# two processes that each use every core slow each other down thirtyfold, and passive waiting
-# halves a lone chat's decode speed (every small matmul then wakes sleeping threads). A short
-# spin keeps both: see bench/RESULTS.md for the figures. Must precede torch.
-os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+# How long torch's OpenMP threads spin before sleeping at a barrier. Decoding a token passes
+# hundreds of barriers, and waking a sleeping thread costs more than most of those operators on a
+# virtual machine: passive waiting halved the int4 starter's decode on 2 cores (17 tokens/s
+# against 41-44 with 100000 spins; 10000 gave 34). Beside a training process a spinning chat would
+# steal its partner's core, which is why ChatEngine decodes on one thread while a run is live
+# (30 tokens/s there, whatever the training process spins). Must precede torch's import.
+os.environ.setdefault("GOMP_SPINCOUNT", "100000")

@@ -99,8 +99,8 @@ def decode_threads(device: str) -> Iterator[None]:
     Decoding a token is hundreds of small matrix products, each ending in a barrier where torch's
     threads wait for one another. Beside a training job a waiting thread's partner is often
     descheduled, so every barrier costs a time slice; one thread has no barriers. On the 2-core
-    machine, int4 starter beside a training run: 10 tokens/s on two threads, 31 on one (alone,
-    two threads give 40)."""
+    machine, int4 starter beside a training run: 10 tokens/s on two threads, 30 on one (alone,
+    two threads give 41-44)."""
     import torch
 
     from llamadesk.core.training.runs import live_runs
