@@ -236,6 +236,7 @@ def decode(args: argparse.Namespace) -> None:
             "prompt_tokens": engine.last_stats.prompt_tokens,
             "runs": runs,
             "dtype": engine.dtype,
+            "quantization": engine.quantization,
             "torch_threads": torch.get_num_threads(),
         }
     )
@@ -295,6 +296,7 @@ def rss(args: argparse.Namespace) -> None:
             "peak_counts_from": "after the load" if chat_only else "process start",
             "weight_bytes": weights,
             "dtype": engine.dtype,
+            "quantization": engine.quantization,
             "prompt_tokens_last_turn": engine.last_stats.prompt_tokens,
         }
     )

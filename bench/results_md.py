@@ -42,17 +42,30 @@ KEYS = [key for key, _what, _unit in ROWS]
 NOTES: dict[str, str] = {
     "engine_overhead_ratio": "met: the streaming path (worker QThread, a queued signal per token, "
     "ChatHistory writes) decodes as fast as `model.generate` on the same model object (2026-11-29).",
-    "decode_vs_llamacpp_ratio": "what stands in the way is the weight format, not the engine's loop "
-    "(2026-11-29). LlamaDesk runs the starter in float32 (the GGUF's Q4_1 weights dequantised on "
-    "import), so every decoded token reads 513 MiB of weights where llama.cpp reads the 98 MB Q4_1 file "
-    "(5.5x fewer bytes, with SIMD kernels for that format). torch.profiler over a 24-token greedy "
-    "decode (run at low priority beside the suite, so only the split counts, not the times): "
-    "`aten::mm` (the linear layers) 87 % of CPU time, SDPA attention 11 %, everything else "
-    "(the Python decode loop, sampling, detokenising) under 2 %; and the engine-overhead ratio (0.99) "
-    "shows the loop costs nothing over `model.generate`. Closing the gap needs quantised weights with "
-    "fast CPU kernels (int8/int4: bench/quant.py, another helper's work) rather than changes to the loop.",
-    "ttft_turn10_over_turn1": "met since ChatEngine keeps the previous turn's KV cache: at turn 10 all "
-    "but the new message's tokens are reused, so only ~20 tokens are encoded at every turn (2026-11-29).",
+    "decode_vs_llamacpp_ratio": "not met: about a quarter of llama.cpp's speed, and the gap is the "
+    "per-token cost of running ~550 small torch operators from Python (2026-11-29). The starter now "
+    "runs int4 by default (a GGUF import keeps its file's precision; bench/quant.py: 1.9x float32 at "
+    "-0.15 % perplexity), so weights no longer dominate. torch.profiler over a 64-token greedy decode "
+    "of the int4 starter on 2 threads, ~21 ms of CPU per token: int4 matmuls 7.2 ms (210 calls), the "
+    "int8 output layer 2.8 ms (49152 x 576; int4 there costs +4.5 % perplexity), attention 2.6 ms "
+    "(87 us per call inside the model against 15 us alone: OpenMP threads that fell asleep between "
+    "operators are woken for each parallel region), KV-cache appends (torch.cat) 1.9 ms, and ~6 ms "
+    "of dispatcher and Python cost spread over the rest. llama.cpp runs one fused C graph per token "
+    "on a spinning thread pool. Found on the way: the passive OpenMP waiting set earlier (for chat "
+    "beside training) had halved our decode and llama.cpp's too (its ggml uses OpenMP as well); now "
+    "GOMP_SPINCOUNT=100000 and one decode thread while a training run is live. Absolute figures "
+    "move with the shared machine's load (this run: 28 vs 129 tokens/s; an earlier one 39 vs 165), "
+    "the ratio stays 0.22-0.24. Closing the rest needs a compiled decode step (torch.compile over a "
+    "static cache, or a C++ graph), not attempted.",
+    "ttft_turn10_over_turn1": "just missed since the weights went int4 (1.04 in float32). The KV "
+    "cache is kept between turns, so turn 10 encodes only its ~20 new tokens (fewer than turn 1's 25), "
+    "but with int4 the linear layers no longer dominate a prefill and what grows with the context "
+    "shows: attention over the cache, the cache's torch.cat appends and re-rendering the history "
+    "through the chat template to find the shared prefix (~2 ms). torch.profiler at turn 10 of a "
+    "630-token chat: int4 matmuls 43 ms, attention 20 ms plus 16 ms of per-layer copies of the "
+    "grouped KV heads, cat 7 ms; core.attention now hands the grouped heads to torch's kernel as "
+    "they are (copies gone, attention 11 ms). A cache that grows in place instead of by torch.cat "
+    "would take most of the rest (2026-11-29).",
     "gui_max_stall_ms": "met while streaming (12-31 ms: the 40 ms batched flush keeps paints short); "
     "missed while the model loads (195-316 ms). py-spy record --gil on gui_probe.py (2026-11-29): the "
     "engine thread holds the GIL in single long C calls of the load, so the GUI thread cannot run: the "
@@ -66,21 +79,25 @@ NOTES: dict[str, str] = {
     "JSON, warm module caches). Not fixed here: it is the chat panel's and engine's code.",
     "cold_start_window_s": "the window paints ~0.4 s after launch because torch and transformers are "
     "imported only when the model loads, on the engine thread, after the first paint.",
-    "first_token_s": "launch to the first token of a question sent at once is ~4.5 s: the model load "
-    "(imports of torch and transformers, the tokenizer, 513 MiB of float32 weights) takes almost all of it.",
-    "train_tokps_ratio_vs_trainer": "within noise of 1.0 (pairs 0.995 and 0.996 over 6 steps, each "
-    "side's repeats within 0.5 %); the full 10-step run in bench/train_results.json gave 1.03. The "
-    "runner's step is the same forward, backward and AdamW step as the Trainer's; no gap to profile.",
-    "train_peak_mem_ratio_vs_trainer": "0.3 % (about 5 MiB of ~2 GB) above the Trainer, inside the "
-    "runner's own 2.5 % spread between repeats; the runner's process also runs the final evaluation, "
-    "checkpoint and adapter registration, which the Trainer run does not (2026-11-29).",
-    "chat_peak_rss_over_weights": "the fixed cost of the process stands in the way, not the model "
-    "(2026-11-29). Peak 905 MiB for 513 MiB of float32 weights, of which 250 MiB is the bare imports "
-    "(python + torch 220 MiB, + transformers and the engine 30 MiB): 0.49x the weights of this 135M "
-    "model on their own. Without them the ratio is (905 - 250) / 513 = 1.28, within the goal: the "
-    "weights are mapped once from model.safetensors (file-backed pages, no second copy) and the KV "
-    "cache, activations and allocator add ~140 MiB. For a 1B model (~4 GB in float32) the same fixed "
-    "cost gives ~1.1; bf16/int8 weights (another helper's work) make the ratio larger, not smaller.",
+    "first_token_s": "launch to the first token of a question sent at once: almost all of it is the "
+    "model load (imports of torch and transformers, the tokenizer, the weights, then int4 "
+    "quantisation, which makes a reload ~1.0 s against ~0.4 s in float32).",
+    "train_tokps_ratio_vs_trainer": "met, within noise of 1.0: 1.007 in this run (6 steps, 2 repeats "
+    "each), 0.995 and 1.011 in earlier ones, 1.03 over the full 10 steps of bench/train_results.json. "
+    "The runner's step is the same forward, backward and AdamW step as the Trainer's; no gap to profile.",
+    "train_peak_mem_ratio_vs_trainer": "met: 0.994 in this run (1987 vs 1999 MiB), 1.003 in an earlier "
+    "one, inside the runner's own 2.5 % spread between repeats. The runner frees each micro-batch's "
+    "loss graph right after backward (kept alive into the next forward it cost ~190 MiB), and its "
+    "process also runs the final evaluation, checkpoint and adapter registration (2026-11-29).",
+    "chat_peak_rss_over_weights": "not met: the process's fixed cost against a 135M model's 199 MiB "
+    "of int4 weights (2026-11-29). Over the chat RSS peaks at ~620 MiB, of which 250 MiB are the bare "
+    "imports (python + torch 220 MiB, transformers and the engine 30 MiB); without them (620 - 250) "
+    "/ 199 = 1.85, the rest being the tokenizer, Python objects and allocator slack (~120 MiB) and "
+    "the chat's KV cache and activations (~50 MiB). Fixed on the way: quantising left the float "
+    "weights' file mapping alive through the embeddings, which held every page the load read; the "
+    "leftover float weights are copied out and the heap trimmed, 1116 -> 571 MiB after the load. "
+    "The load itself still peaks at the float32 size plus the quantised copy (~1.17 GB), reported "
+    "beside the figure. For a 1B model the fixed cost would give ~1.2 in float32.",
 }
 
 
@@ -92,6 +109,12 @@ def _figure(value: float | None, unit: str) -> str:
     if unit == "s":
         return f"{value:.3f} s" if value < 1 else f"{value:.2f} s"
     return f"{value:.3f}"
+
+
+def _weights(result: dict) -> str:
+    """ "int4 weights" for a quantised model, else its dtype's."""
+    quantization = result.get("quantization", "none")
+    return f"{quantization if quantization != 'none' else result['dtype']} weights"
 
 
 def _mib(n: float) -> str:
@@ -112,9 +135,9 @@ def _absolute(details: dict) -> list[str]:
         )
     if d := m.get("llamacpp", {}).get("ours_decode_tokens_per_s"):
         g = m["llamacpp"]
-        ours, theirs = g["runs"]["ours"][0], g["runs"]["llama.cpp"][0]
+        ours, theirs = g["runs"]["ours"][-1], g["runs"]["llama.cpp"][0]
         lines.append(
-            f"Decode: LlamaDesk {d:.1f} tokens/s ({ours['dtype']} weights) vs llama.cpp "
+            f"Decode: LlamaDesk {d:.1f} tokens/s ({_weights(ours)}) vs llama.cpp "
             f"{g['llamacpp_decode_tokens_per_s']:.1f} tokens/s (llama-cpp-python "
             f"{theirs['llama_cpp_python']}, {theirs['gguf']}), {ours['prompt_tokens']}-token prompt, "
             f"pair ratios {', '.join(format(r, '.3f') for r in g['pairwise_ratios'])}."
@@ -154,8 +177,9 @@ def _absolute(details: dict) -> list[str]:
     if d := m.get("rss", {}).get("peak_rss_bytes"):
         g = m["rss"]
         lines.append(
-            f"Memory: peak RSS {_mib(d)} over a five-turn chat ({_mib(g['peak_rss_after_load_bytes'])} right "
-            f"after loading) for {_mib(g['weight_bytes'])} of {g['dtype']} weights; the bare imports alone "
+            f"Memory: peak RSS {_mib(d)} over a five-turn chat (counted from "
+            f"{g.get('peak_counts_from', 'process start')}; {_mib(g['peak_rss_after_load_bytes'])} at the "
+            f"load's own peak) for {_mib(g['weight_bytes'])} of {_weights(g)}; the bare imports alone "
             f"take {_mib(g['python_torch_rss_bytes'])} (python + torch) and "
             f"{_mib(g['plus_transformers_engine_rss_bytes'])} (+ transformers and the engine)."
         )

@@ -20,4 +20,10 @@ def setup_logging(level: int = logging.INFO) -> Path:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
         root.setLevel(level)
+        # Libraries' deprecation notices (PEFT calling a renamed transformers method, say) are for
+        # their developers: in the log they help a bug report, on a user's terminal they are noise.
+        logging.captureWarnings(True)
+        library_warnings = logging.getLogger("py.warnings")
+        library_warnings.addHandler(handler)
+        library_warnings.propagate = False
     return log_file
