@@ -21,6 +21,11 @@ def test_nice_ticks_cover_the_range_with_round_steps(low, high):
     assert round(mantissa, 6) in (1, 2, 5)
 
 
+def test_whole_number_axes_get_whole_number_ticks():
+    assert nice_ticks(1, 7, max_ticks=12) == [1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 6.5, 7.0]
+    assert nice_ticks(1, 7, max_ticks=12, min_step=1) == [1, 2, 3, 4, 5, 6, 7]
+
+
 def test_nice_ticks_of_non_finite_values_are_empty():
     assert nice_ticks(float("nan"), 1.0) == []
 

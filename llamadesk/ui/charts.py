@@ -34,15 +34,16 @@ def nice_step(span: float, max_ticks: int) -> float:
     return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
 
 
-def nice_ticks(low: float, high: float, max_ticks: int = 6) -> list[float]:
+def nice_ticks(low: float, high: float, max_ticks: int = 6, min_step: float = 0.0) -> list[float]:
     """Round-number ticks covering [low, high], the first at or below `low`, the last at or above
-    `high`, so the data never touches a frame that has no label."""
+    `high`, so the data never touches a frame that has no label. `min_step` keeps whole-number axes
+    (training steps) from getting ticks at 1.5 that a label would round to 2."""
     if not (math.isfinite(low) and math.isfinite(high)):
         return []
     if high <= low:
         pad = abs(low) * 0.1 or 1.0
         low, high = low - pad, high + pad
-    step = nice_step(high - low, max_ticks)
+    step = max(nice_step(high - low, max_ticks), min_step)
     first = math.floor(low / step + 1e-9) * step
     count = math.ceil((high - first) / step - 1e-9)
     # Rounding keeps 0.30000000000000004 from showing up in a label.
@@ -172,6 +173,7 @@ class LineChart(_Chart):
         super().__init__(parent, title, y_label)
         self._x_label = x_label
         self._x_format: Formatter = _default_format
+        self._x_min_step = 0.0
         self._series: dict[str, list[tuple[float, float]]] = {}
         self._bounds: list[float] | None = None  # [x_min, x_max, y_min, y_max] over all finite points
         self._to_screen: tuple[Callable, Callable] = (float, float)  # data -> pixels, as last drawn
@@ -182,8 +184,10 @@ class LineChart(_Chart):
         self._x_label = label
         self.update()
 
-    def set_x_format(self, formatter: Formatter | None) -> None:
+    def set_x_format(self, formatter: Formatter | None, min_step: float = 0.0) -> None:
+        """How x values read; `min_step` is the smallest tick interval (1 for whole numbers)."""
         self._x_format = formatter or _default_format
+        self._x_min_step = min_step
         self.update()
 
     def series(self) -> dict[str, list[tuple[float, float]]]:
@@ -254,7 +258,8 @@ class LineChart(_Chart):
         self._plot = plot
         y_low, y_high = y_ticks[0], y_ticks[-1]
         max_x_ticks = max(2, int(plot.width() // (metrics.horizontalAdvance(self._x_format(x_high)) + 24)))
-        x_ticks = [t for t in nice_ticks(x_low, x_high, max_x_ticks) if x_low <= t <= x_high] or [x_low]
+        x_ticks = nice_ticks(x_low, x_high, max_x_ticks, self._x_min_step)
+        x_ticks = [t for t in x_ticks if x_low <= t <= x_high] or [x_low]
 
         def to_x(x: float) -> float:
             return plot.left() + (x - x_low) / (x_high - x_low) * plot.width()

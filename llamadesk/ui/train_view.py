@@ -537,7 +537,7 @@ class TrainView(QWidget):
         self.stats_label.setWordWrap(True)
         self.chart = LineChart(title=self.tr("Loss"), x_label=self.tr("step"), y_label=self.tr("loss"))
         self.chart.set_placeholder(self.tr("Loss and evaluation loss appear here as the job runs."))
-        self.chart.set_x_format(lambda v: f"{v:,.0f}")
+        self.chart.set_x_format(lambda v: f"{v:,.0f}", min_step=1)
         self.chart.set_y_format(lambda v: f"{v:.3g}")
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
@@ -629,13 +629,14 @@ class TrainView(QWidget):
         selected = self._selected_run()
         self.runs_tree.blockSignals(True)
         self.runs_tree.clear()
+        kinds = {"pt": self.tr("pre-training"), "sft": self.tr("SFT")}
         for run in runs.list_runs():
             summary = run.summary()
             steps = f"{summary['step'] or 0}/{summary['total_steps'] or '?'}"
             item = QTreeWidgetItem(
                 [
                     run.id,
-                    summary["kind"] or "?",
+                    kinds.get(summary["kind"], summary["kind"] or "?"),
                     self._status_word(summary["status"]),
                     steps,
                     summary["adapter_id"] or "",

@@ -300,11 +300,11 @@
     </message>
     <message>
         <source>pre-training</source>
-        <translation>增量预训练</translation>
+        <translation>继续预训练</translation>
     </message>
     <message>
         <source>SFT</source>
-        <translation>指令精调</translation>
+        <translation>指令微调</translation>
     </message>
     <message>
         <source>imported</source>
@@ -2240,6 +2240,14 @@ instructions: .jsonl .json .csv</source>
     <message>
         <source>{0} characters</source>
         <translation>{0} 字符</translation>
+    </message>
+    <message>
+        <source>pre-training</source>
+        <translation>继续预训练</translation>
+    </message>
+    <message>
+        <source>SFT</source>
+        <translation>指令微调</translation>
     </message>
     <message>
         <source>created</source>
