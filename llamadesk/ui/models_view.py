@@ -239,14 +239,30 @@ class ModelsView(QWidget):
         )
 
         components = info["parameters"]["breakdown"]["components"]
+        # Core names components in English (they key the JSON and the CLI); projection names stay
+        # as the weights call them.
+        names = {
+            "token embeddings": self.tr("token embeddings"),
+            "attention q_proj": self.tr("attention q_proj"),
+            "attention k_proj": self.tr("attention k_proj"),
+            "attention v_proj": self.tr("attention v_proj"),
+            "attention o_proj": self.tr("attention o_proj"),
+            "MLP gate_proj (SwiGLU)": self.tr("MLP gate_proj (SwiGLU)"),
+            "MLP up_proj (SwiGLU)": self.tr("MLP up_proj (SwiGLU)"),
+            "MLP down_proj": self.tr("MLP down_proj"),
+            "RMSNorms (input + post-attention)": self.tr("RMSNorms (input + post-attention)"),
+            "final RMSNorm": self.tr("final RMSNorm"),
+            "LM head": self.tr("LM head"),
+        }
+        formulas = {"tied to token embeddings": self.tr("tied to token embeddings")}
         self.breakdown.setRowCount(len(components))
         for row, c in enumerate(components):
-            formula = c["formula"] + (
+            formula = formulas.get(c["formula"], c["formula"]) + (
                 self.tr(" × {0} layers").format(c["repeats"]) if c["repeats"] > 1 else ""
             )
             count = QTableWidgetItem(f"{c['total']:,}")
             count.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            self.breakdown.setItem(row, 0, QTableWidgetItem(c["name"]))
+            self.breakdown.setItem(row, 0, QTableWidgetItem(names.get(c["name"], c["name"])))
             self.breakdown.setItem(row, 1, QTableWidgetItem(formula))
             self.breakdown.setItem(row, 2, count)
         params = info["parameters"]

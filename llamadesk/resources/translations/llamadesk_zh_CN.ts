@@ -1520,6 +1520,54 @@ Run, customise and evaluate Llama-family models on this computer.</source>
         <translation>谱系</translation>
     </message>
     <message>
+        <source>token embeddings</source>
+        <translation>词元嵌入</translation>
+    </message>
+    <message>
+        <source>attention q_proj</source>
+        <translation>注意力 q_proj</translation>
+    </message>
+    <message>
+        <source>attention k_proj</source>
+        <translation>注意力 k_proj</translation>
+    </message>
+    <message>
+        <source>attention v_proj</source>
+        <translation>注意力 v_proj</translation>
+    </message>
+    <message>
+        <source>attention o_proj</source>
+        <translation>注意力 o_proj</translation>
+    </message>
+    <message>
+        <source>MLP gate_proj (SwiGLU)</source>
+        <translation>MLP gate_proj（SwiGLU）</translation>
+    </message>
+    <message>
+        <source>MLP up_proj (SwiGLU)</source>
+        <translation>MLP up_proj（SwiGLU）</translation>
+    </message>
+    <message>
+        <source>MLP down_proj</source>
+        <translation>MLP down_proj</translation>
+    </message>
+    <message>
+        <source>RMSNorms (input + post-attention)</source>
+        <translation>RMSNorm（输入 + 注意力后）</translation>
+    </message>
+    <message>
+        <source>final RMSNorm</source>
+        <translation>最终 RMSNorm</translation>
+    </message>
+    <message>
+        <source>LM head</source>
+        <translation>输出层（LM head）</translation>
+    </message>
+    <message>
+        <source>tied to token embeddings</source>
+        <translation>与词元嵌入共享权重</translation>
+    </message>
+    <message>
         <source> × {0} layers</source>
         <translation> × {0} 层</translation>
     </message>
