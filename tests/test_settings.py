@@ -207,3 +207,31 @@ def test_welcome_is_shown_once_with_the_starter_and_leads_on(qtbot, window, tiny
         again.destination_buttons[name].click()
         assert window.tabs.currentWidget() is view
     assert window.welcome_action.text()
+
+
+def test_the_cli_uses_the_data_folder_chosen_in_settings(tmp_path, monkeypatch, tiny_model_dir, capsys):
+    from llamadesk.cli import main
+
+    chosen = tmp_path / "chosen-data"
+    AppSettings().data_folder = str(chosen)
+    monkeypatch.delenv("LLAMADESK_HOME")
+    assert main(["models", "import", str(tiny_model_dir), "--name", "tiny", "--in-place"]) == 0
+    assert os.environ["LLAMADESK_HOME"] == str(chosen)  # pinned: child processes follow it
+    assert (chosen / "models" / "tiny").is_dir() and [m.id for m in library.list_models()] == ["tiny"]
+
+    AppSettings().data_folder = ""  # back to the platform's folder for processes started later
+    assert AppSettings().data_folder == "" and not (tmp_path / "data-folder.txt").exists()
+
+
+def test_a_data_folder_kept_by_an_earlier_version_moves_to_cores_file(settings_file):
+    from PySide6.QtCore import QSettings
+
+    old = QSettings(str(settings_file), QSettings.Format.IniFormat)
+    old.setValue("data/folder", "/data/older")
+    old.sync()
+    settings = AppSettings()
+    settings.move_legacy_data_folder()
+    settings.sync()
+    assert settings.data_folder == "/data/older"
+    assert (settings_file.parent / "data-folder.txt").read_text(encoding="utf-8") == "/data/older\n"
+    assert QSettings(str(settings_file), QSettings.Format.IniFormat).value("data/folder") is None

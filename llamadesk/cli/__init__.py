@@ -17,6 +17,7 @@ import sys
 import llamadesk
 from llamadesk.core.errors import LlamaDeskError
 from llamadesk.core.i18n import _, choose_language, set_language
+from llamadesk.core.paths import pin_data_home
 
 log = logging.getLogger("llamadesk")
 
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    pin_data_home()  # the library the window uses, and the same for a whole (training) run
     if not argv:
         from llamadesk.ui.app import run_app
 

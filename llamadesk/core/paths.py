@@ -1,4 +1,9 @@
-"""Where user data lives. One root, overridable by LLAMADESK_HOME (tests and CI always set it)."""
+"""Where user data lives. One root, overridable by LLAMADESK_HOME (tests and CI always set it).
+
+The root is, in order: LLAMADESK_HOME; the folder chosen in the window's Settings (a one-line file
+beside the preferences, so the CLI and training runs find the same library as the window); the
+platform's user data folder. `pin_data_home` fixes the choice for the process and its children at
+start-up, so a change made in Settings meanwhile never moves a running process's data."""
 
 import os
 from pathlib import Path
@@ -6,6 +11,43 @@ from pathlib import Path
 import platformdirs
 
 APP_NAME = "LlamaDesk"
+DATA_FOLDER_FILE = "data-folder.txt"
+
+
+def settings_file() -> Path:
+    """The window's preferences (an INI written through QSettings); LLAMADESK_SETTINGS names another,
+    so tests never read or change the user's own."""
+    override = os.environ.get("LLAMADESK_SETTINGS")
+    if override:
+        return Path(override)
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "settings.ini"
+
+
+def chosen_data_folder() -> str:
+    """The data folder chosen in Settings; "" for the platform's own."""
+    try:
+        return (settings_file().parent / DATA_FOLDER_FILE).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def choose_data_folder(folder: str) -> None:
+    """Keep `folder` ("" for the platform's own) for every process started from now on."""
+    from llamadesk.core.atomic import write_text
+
+    target = settings_file().parent / DATA_FOLDER_FILE
+    if folder:
+        write_text(target, folder + "\n")
+    else:
+        target.unlink(missing_ok=True)
+
+
+def pin_data_home() -> None:
+    """Fix this process's data folder (and its children's, through the environment) to the one
+    chosen in Settings, unless LLAMADESK_HOME already says."""
+    chosen = chosen_data_folder()
+    if chosen and not os.environ.get("LLAMADESK_HOME"):
+        os.environ["LLAMADESK_HOME"] = chosen
 
 
 def data_home() -> Path:

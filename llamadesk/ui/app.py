@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from llamadesk import __version__
 from llamadesk.core.logs import setup_logging
-from llamadesk.core.paths import APP_NAME
+from llamadesk.core.paths import APP_NAME, pin_data_home
 from llamadesk.ui.settings import AppSettings
 from llamadesk.ui.single_instance import SingleInstance, notify_running
 from llamadesk.ui.theme import apply_theme
@@ -54,7 +54,8 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     # Matches packaging/linux/llamadesk.desktop, so docks group the window under its launcher.
     app.setDesktopFileName("llamadesk")
     settings = AppSettings()
-    _use_data_folder(settings.data_folder)
+    settings.move_legacy_data_folder()
+    pin_data_home()  # before anything reads a path; training runs inherit it
     apply_theme(app, settings.theme)
     # Before any widget exists: texts are translated when widgets are built. LLAMADESK_LANG, set
     # for one launch, wins over the saved choice.
@@ -62,14 +63,6 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     log.info("interface language: %s", language)
     _apply_runtime_options(settings)
     return app
-
-
-def _use_data_folder(folder: str) -> None:
-    """The data folder chosen in Settings, unless LLAMADESK_HOME is set. It goes into the environment
-    before anything reads it, so core.paths and every child process (training runs) use it too."""
-    if folder and not os.environ.get("LLAMADESK_HOME"):
-        os.environ["LLAMADESK_HOME"] = folder
-        log.info("data folder from the settings: %s", folder)
 
 
 def _apply_runtime_options(settings: AppSettings) -> None:

@@ -1,34 +1,26 @@
 """The user's preferences: one QSettings-backed store with typed getters and setters and their defaults.
 
 Preferences live in an INI file in the platform's config folder (Linux: ~/.config/LlamaDesk/), apart
-from the data folder, because one of them says where the data folder is. LLAMADESK_SETTINGS names
+from the data folder, because one of them says where the data folder is (that one is core's, in a
+file beside this one, so the CLI reads it too). LLAMADESK_SETTINGS names
 another file; the tests point it at a temporary one so they never read or change the user's own.
 Everything else the app keeps (models, chats, runs) lives in the data folder."""
 
 import json
 import logging
-import os
 from pathlib import Path
 
-import platformdirs
 from PySide6.QtCore import QSettings
 
 from llamadesk.core.errors import LlamaDeskError
 from llamadesk.core.generation import GenerationSettings
-from llamadesk.core.paths import APP_NAME
+from llamadesk.core.paths import choose_data_folder, chosen_data_folder, settings_file
 from llamadesk.core.runtime import RuntimeOptions
 
 log = logging.getLogger("llamadesk.ui")
 
 THEMES = ("system", "light", "dark")
 SYSTEM_LANGUAGE = ""  # follow the system locale
-
-
-def settings_file() -> Path:
-    override = os.environ.get("LLAMADESK_SETTINGS")
-    if override:
-        return Path(override)
-    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "settings.ini"
 
 
 class AppSettings:
@@ -49,13 +41,21 @@ class AppSettings:
 
     @property
     def data_folder(self) -> str:
-        """Where models, chats and runs live; empty means the platform's data folder. Read once at
-        start-up (the app's data cannot move under a running window)."""
-        return self._text("data/folder")
+        """Where models, chats and runs live; empty means the platform's data folder. Kept by core
+        (core.paths), where the CLI and training runs read it too; applied at the next start."""
+        return chosen_data_folder()
 
     @data_folder.setter
     def data_folder(self, folder: str) -> None:
-        self._store.setValue("data/folder", folder)
+        choose_data_folder(folder)
+
+    def move_legacy_data_folder(self) -> None:
+        """A data folder that an earlier version kept among these preferences moves to core's file."""
+        legacy = self._text("data/folder")
+        if legacy:
+            if not chosen_data_folder():
+                choose_data_folder(legacy)
+            self._store.remove("data/folder")
 
     @property
     def default_model(self) -> str:
