@@ -187,7 +187,6 @@ class AdaptersView(QWidget):
                 if entry.id == selected:
                     self.tree.setCurrentItem(child)
             base_item.setExpanded(True)
-        self.tree.resizeColumnToContents(0)
         self._on_selection_changed(self.tree.currentItem(), None)
 
     def _kind_label(self, kind: str | None) -> str:

@@ -491,7 +491,7 @@ class ChatView(QWidget):
         else:
             name = info["model_id"] + (f" + {self._adapter}" if self._adapter else "")
             parts = [name, info["device"], info["dtype"]]
-            if info.get("quantization", "none") != "none":
+            if info["quantization"] != "none":
                 parts.append(self.tr("{0} weights").format(info["quantization"]))
             parts.append(_human_bytes(info["memory_bytes"]))
             if self._speed is not None:
