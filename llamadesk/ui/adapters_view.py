@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 from llamadesk.core import adapters, library
 from llamadesk.core.errors import LlamaDeskError
 from llamadesk.ui.dialogs import confirm, show_error
+from llamadesk.ui.kinds import kind_label
 from llamadesk.ui.task_bar import TaskBar
 from llamadesk.ui.tasks import Task
 
@@ -177,7 +178,7 @@ class AdaptersView(QWidget):
                 child = QTreeWidgetItem(
                     [
                         entry.id,
-                        self._kind_label(entry.manifest.get("kind")),
+                        kind_label(entry.manifest.get("kind")),
                         str(entry.manifest.get("rank", "")),
                     ]
                 )
@@ -188,14 +189,6 @@ class AdaptersView(QWidget):
                     self.tree.setCurrentItem(child)
             base_item.setExpanded(True)
         self._on_selection_changed(self.tree.currentItem(), None)
-
-    def _kind_label(self, kind: str | None) -> str:
-        labels = {
-            "pt": self.tr("pre-training"),
-            "sft": self.tr("SFT"),
-            "imported": self.tr("imported"),
-        }
-        return labels.get(kind or "", kind or "?")
 
     def selected_adapter_id(self) -> str | None:
         item = self.tree.currentItem()
@@ -225,7 +218,7 @@ class AdaptersView(QWidget):
             return
         rows = [
             (self.tr("Base model"), manifest.get("base_id")),
-            (self.tr("Kind"), self._kind_label(manifest.get("kind"))),
+            (self.tr("Kind"), kind_label(manifest.get("kind"))),
             (
                 self.tr("Rank / alpha / dropout"),
                 f"{manifest.get('rank')} / {manifest.get('alpha')} / {manifest.get('dropout')}",

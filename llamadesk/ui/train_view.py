@@ -55,6 +55,7 @@ from llamadesk.core.training.spec import KINDS, SpecError, TrainSpec
 from llamadesk.ui.charts import LineChart
 from llamadesk.ui.dataset_editor import DatasetEditor, EngineSource
 from llamadesk.ui.dialogs import confirm, show_error
+from llamadesk.ui.kinds import kind_label
 from llamadesk.ui.task_bar import TaskBar
 from llamadesk.ui.tasks import Task
 from llamadesk.ui.train_process import TrainProcess
@@ -629,14 +630,13 @@ class TrainView(QWidget):
         selected = self._selected_run()
         self.runs_tree.blockSignals(True)
         self.runs_tree.clear()
-        kinds = {"pt": self.tr("pre-training"), "sft": self.tr("SFT")}
         for run in runs.list_runs():
             summary = run.summary()
             steps = f"{summary['step'] or 0}/{summary['total_steps'] or '?'}"
             item = QTreeWidgetItem(
                 [
                     run.id,
-                    kinds.get(summary["kind"], summary["kind"] or "?"),
+                    kind_label(summary["kind"]),
                     self._status_word(summary["status"]),
                     steps,
                     summary["adapter_id"] or "",

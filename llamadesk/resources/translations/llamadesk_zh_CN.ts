@@ -299,18 +299,6 @@
         <translation>基础模型</translation>
     </message>
     <message>
-        <source>pre-training</source>
-        <translation>继续预训练</translation>
-    </message>
-    <message>
-        <source>SFT</source>
-        <translation>指令微调</translation>
-    </message>
-    <message>
-        <source>imported</source>
-        <translation>导入</translation>
-    </message>
-    <message>
         <source>&lt;p&gt;Select an adapter to see where it came from and how it was made.&lt;/p&gt;</source>
         <translation>&lt;p&gt;选择一个适配器，查看它的来源和训练方式。&lt;/p&gt;</translation>
     </message>
@@ -2290,14 +2278,6 @@ instructions: .jsonl .json .csv</source>
         <translation>{0} 字符</translation>
     </message>
     <message>
-        <source>pre-training</source>
-        <translation>继续预训练</translation>
-    </message>
-    <message>
-        <source>SFT</source>
-        <translation>指令微调</translation>
-    </message>
-    <message>
         <source>created</source>
         <translation>已创建</translation>
     </message>
@@ -2677,6 +2657,21 @@ Details are in {1}.</source>
         <translation>出错了：{0}
 
 详细信息见 {1}。</translation>
+    </message>
+</context>
+<context>
+    <name>kinds</name>
+    <message>
+        <source>pre-training</source>
+        <translation>继续预训练</translation>
+    </message>
+    <message>
+        <source>SFT</source>
+        <translation>指令微调</translation>
+    </message>
+    <message>
+        <source>imported</source>
+        <translation>导入</translation>
     </message>
 </context>
 <context>
