@@ -211,7 +211,9 @@ def test_welcome_is_shown_once_with_the_starter_and_leads_on(qtbot, window, tiny
 
 def test_the_cli_uses_the_data_folder_chosen_in_settings(tmp_path, monkeypatch, tiny_model_dir, capsys):
     from llamadesk.cli import main
+    from llamadesk.core import paths
 
+    monkeypatch.setattr(paths, "_pinned_home", None)  # restored after: pinning is per process
     chosen = tmp_path / "chosen-data"
     AppSettings().data_folder = str(chosen)
     monkeypatch.delenv("LLAMADESK_HOME")
@@ -235,3 +237,25 @@ def test_a_data_folder_kept_by_an_earlier_version_moves_to_cores_file(settings_f
     assert settings.data_folder == "/data/older"
     assert (settings_file.parent / "data-folder.txt").read_text(encoding="utf-8") == "/data/older\n"
     assert QSettings(str(settings_file), QSettings.Format.IniFormat).value("data/folder") is None
+
+
+def test_the_dialog_says_llamadesk_home_wins_only_when_it_was_set_from_outside(qtbot, tmp_path, monkeypatch):
+    from llamadesk.core import paths
+    from llamadesk.ui.settings_dialog import SettingsDialog
+
+    monkeypatch.setattr(paths, "_pinned_home", None)
+    assert paths.home_overridden()  # the test's own LLAMADESK_HOME, as a launch script would set it
+    dialog = SettingsDialog(AppSettings())
+    qtbot.addWidget(dialog)
+    assert "LLAMADESK_HOME is set" in dialog.folder_note.text()
+
+    AppSettings().data_folder = str(tmp_path / "chosen")
+    monkeypatch.delenv("LLAMADESK_HOME")
+    paths.pin_data_home()
+    assert os.environ["LLAMADESK_HOME"] == str(tmp_path / "chosen") and not paths.home_overridden()
+    dialog = SettingsDialog(AppSettings())
+    qtbot.addWidget(dialog)
+    assert (
+        dialog.folder_note.text()
+        == "Models, chats and runs live here. A change takes effect at the next start."
+    )

@@ -42,12 +42,23 @@ def choose_data_folder(folder: str) -> None:
         target.unlink(missing_ok=True)
 
 
+_pinned_home: str | None = None  # the LLAMADESK_HOME that pin_data_home set, if it set one
+
+
 def pin_data_home() -> None:
     """Fix this process's data folder (and its children's, through the environment) to the one
     chosen in Settings, unless LLAMADESK_HOME already says."""
+    global _pinned_home
     chosen = chosen_data_folder()
     if chosen and not os.environ.get("LLAMADESK_HOME"):
-        os.environ["LLAMADESK_HOME"] = chosen
+        os.environ["LLAMADESK_HOME"] = _pinned_home = chosen
+
+
+def home_overridden() -> bool:
+    """Whether LLAMADESK_HOME was set from outside (a launch script, the tests), so that the folder
+    chosen in Settings is ignored; the value pin_data_home put there does not count."""
+    home = os.environ.get("LLAMADESK_HOME")
+    return bool(home) and home != _pinned_home
 
 
 def data_home() -> Path:

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from llamadesk.core import library, runtime
 from llamadesk.core.errors import LlamaDeskError
 from llamadesk.core.generation import GenerationSettings
-from llamadesk.core.paths import data_home
+from llamadesk.core.paths import data_home, home_overridden
 from llamadesk.ui.settings import AppSettings
 from llamadesk.ui.translations import ENGLISH, available_languages
 
@@ -81,7 +81,7 @@ class SettingsDialog(QDialog):
         row.addWidget(self.folder_edit, 1)
         row.addWidget(self.folder_button)
         form.addRow(self.tr("Data folder:"), row)
-        if os.environ.get("LLAMADESK_HOME"):
+        if home_overridden():
             note = self.tr("LLAMADESK_HOME is set, so this run uses {0} whatever is chosen here.").format(
                 os.environ["LLAMADESK_HOME"]
             )
