@@ -259,3 +259,48 @@ def test_the_dialog_says_llamadesk_home_wins_only_when_it_was_set_from_outside(q
         dialog.folder_note.text()
         == "Models, chats and runs live here. A change takes effect at the next start."
     )
+
+
+def _unusable_folder(tmp_path):
+    """A folder that cannot be made: its parent is a file (like a path on a drive that is gone)."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x", encoding="utf-8")
+    return blocker / "data"
+
+
+def test_an_unusable_data_folder_is_one_sentence_in_the_cli(tmp_path, monkeypatch, capsys):
+    from llamadesk.cli import main
+
+    monkeypatch.setenv("LLAMADESK_HOME", str(_unusable_folder(tmp_path)))
+    assert main(["models", "list"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("llamadesk: The data folder ") and "cannot be used" in err and "\n" not in err
+
+
+def test_an_unusable_data_folder_is_one_dialog_in_the_window(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from llamadesk.ui import app as app_module
+
+    shown: list[str] = []
+    monkeypatch.setattr(QMessageBox, "critical", lambda _parent, _title, text: shown.append(text))
+    monkeypatch.setenv("LLAMADESK_HOME", str(_unusable_folder(tmp_path)))
+    assert app_module.run_app() == 2
+    assert len(shown) == 1 and "cannot be used" in shown[0]
+
+
+def test_an_unusable_chosen_folder_says_where_the_choice_is_kept(
+    tmp_path, monkeypatch, capsys, settings_file
+):
+    from llamadesk.cli import main
+    from llamadesk.core import paths
+
+    monkeypatch.setattr(paths, "_pinned_home", None)
+    AppSettings().data_folder = str(_unusable_folder(tmp_path))
+    monkeypatch.delenv("LLAMADESK_HOME")
+    assert main(["models", "list"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "chosen in Settings" in err and str(settings_file.parent / "data-folder.txt") in err
+    assert (
+        settings_file.parent / "data-folder.txt"
+    ).is_file()  # the choice is kept for when the drive is back

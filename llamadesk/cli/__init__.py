@@ -62,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from llamadesk.core.logs import setup_logging
 
-    log_file = setup_logging()
     try:
+        log_file = setup_logging()  # fails only with a LlamaDeskError: the data folder is unusable
         return int(args.handler(args) or 0)
     except LlamaDeskError as exc:
         print(f"llamadesk: {exc}", file=sys.stderr)

@@ -5,10 +5,14 @@ beside the preferences, so the CLI and training runs find the same library as th
 platform's user data folder. `pin_data_home` fixes the choice for the process and its children at
 start-up, so a change made in Settings meanwhile never moves a running process's data."""
 
+import errno
 import os
 from pathlib import Path
 
 import platformdirs
+
+from llamadesk.core.errors import ResourceError
+from llamadesk.core.i18n import _
 
 APP_NAME = "LlamaDesk"
 DATA_FOLDER_FILE = "data-folder.txt"
@@ -64,7 +68,23 @@ def home_overridden() -> bool:
 def data_home() -> Path:
     override = os.environ.get("LLAMADESK_HOME")
     root = Path(override) if override else Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        if not os.access(root, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(root))
+    except OSError as exc:  # a chosen folder on a drive that is gone, say, or one not ours to write
+        reason = exc.strerror or str(exc)
+        if override and override == _pinned_home:  # no window can open to change it: say where it is kept
+            message = _(
+                "The data folder chosen in Settings, {path}, cannot be used ({reason}); plug in its "
+                "drive, or delete {file} to go back to the usual folder."
+            ).format(path=root, reason=reason, file=settings_file().parent / DATA_FOLDER_FILE)
+        else:
+            message = _(
+                "The data folder {path} cannot be used ({reason}); set LLAMADESK_HOME to a folder "
+                "you can write to."
+            ).format(path=root, reason=reason)
+        raise ResourceError(message) from exc
     return root
 
 

@@ -12,8 +12,9 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from llamadesk import __version__
+from llamadesk.core.errors import LlamaDeskError
 from llamadesk.core.logs import setup_logging
-from llamadesk.core.paths import APP_NAME, pin_data_home
+from llamadesk.core.paths import APP_NAME, data_home, pin_data_home
 from llamadesk.ui.settings import AppSettings
 from llamadesk.ui.single_instance import SingleInstance, notify_running
 from llamadesk.ui.theme import apply_theme
@@ -84,6 +85,11 @@ def bring_to_front(window: QWidget) -> None:
 
 def run_app(argv: list[str] | None = None) -> int:
     app = create_application(argv)
+    try:
+        data_home()  # the one place a window can say, before it is built, that the folder is unusable
+    except LlamaDeskError as exc:
+        QMessageBox.critical(None, APP_NAME, str(exc))
+        return 2
     if notify_running():
         log.info("LlamaDesk is already open on this data folder; brought its window to the front")
         return 0

@@ -13,6 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QCoreApplication, QLibraryInfo, QLocale, QTranslator
 
 from llamadesk.core import i18n
+from llamadesk.core.errors import LlamaDeskError
 from llamadesk.core.paths import data_home
 
 log = logging.getLogger("llamadesk.ui")
@@ -59,7 +60,11 @@ def compiled_catalogue(language: str) -> Path | None:
     if shipped.is_file() and shipped.stat().st_mtime >= source.stat().st_mtime:
         return shipped
     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
-    target = data_home() / "cache" / "translations" / f"llamadesk_{language}-{digest}.qm"
+    try:
+        target = data_home() / "cache" / "translations" / f"llamadesk_{language}-{digest}.qm"
+    except LlamaDeskError as exc:  # run_app says so in a dialog; in English, then
+        log.warning("%s; the interface stays in English", exc)
+        return None
     if target.is_file():
         return target
     tool = _lrelease()
