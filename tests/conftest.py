@@ -99,10 +99,10 @@ def starter_gguf() -> Path:
 @pytest.fixture(scope="session")
 def starter_hf_dir(tmp_path_factory, starter_gguf) -> Path:
     """The starter model converted once per session into a Hugging Face folder (read-only)."""
-    from llamadesk.core.formats.gguf import convert_gguf
+    from llamadesk.core.formats.gguf import write_hf_folder
     from llamadesk.core.progress import Progress
 
     target = tmp_path_factory.mktemp("starter") / "SmolLM2-135M-Instruct"
     target.mkdir()
-    convert_gguf(starter_gguf, target, Progress())
+    write_hf_folder(starter_gguf, target, Progress())
     return target

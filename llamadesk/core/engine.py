@@ -176,7 +176,7 @@ class ChatEngine:
                 ).format(model_id=model_id, path=entry.path)
             )
         progress(0.0, _("Loading {model_id}").format(model_id=model_id))
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
 
         device, dtype = pick_device(int(entry.manifest.get("counted_parameters") or 0))
         with self._lock:
@@ -185,8 +185,8 @@ class ChatEngine:
                 with _quiet_loading():
                     tokenizer = AutoTokenizer.from_pretrained(entry.path)
                     progress(0.1, _("Loading {model_id} weights").format(model_id=model_id))
-                    model = AutoModelForCausalLM.from_pretrained(
-                        entry.path, dtype=dtype, attn_implementation=attention.register()
+                    model = library.load_causal_lm(
+                        entry, dtype, progress.sub(0.1, 0.8), attn_implementation=attention.register()
                     )
             except (OSError, ValueError, RuntimeError, KeyError) as exc:
                 raise InvalidModelError(

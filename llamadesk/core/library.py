@@ -1,8 +1,11 @@
-"""The model library: `models/<id>/` folders, each a Hugging Face model plus `llamadesk.json`.
+"""The model library: `models/<id>/` folders, each a model plus `llamadesk.json`.
 
-A folder without its manifest is not in the library, and a folder only appears once complete
-(built in a staging folder and renamed), so a crash or kill during import leaves the library as it
-was. A model "referenced in place" has only the manifest here, pointing at the user's folder."""
+A model is a Hugging Face folder, or a GGUF file kept exactly as imported (`model.gguf`) beside
+its metadata as Hugging Face side files (config and tokenizer, a few kilobytes). A float model may
+also carry a GGUF written for chat (`models quantize`). A folder without its manifest is not in
+the library, and a folder only appears once complete (built in a staging folder and renamed), so a
+crash or kill during import leaves the library as it was. A model "referenced in place" has only
+the manifest (and side files) here, pointing at the user's folder or file."""
 
 import datetime as dt
 import json
@@ -10,17 +13,18 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from llamadesk.core import paths
 from llamadesk.core.atomic import clean_stale_staging, registering, remove_folder, write_json
 from llamadesk.core.errors import AlreadyExistsError, InvalidModelError, LlamaDeskError, NotFoundError
-from llamadesk.core.formats import hf
-from llamadesk.core.formats.gguf import convert_gguf, gguf_weight_precision, is_gguf
+from llamadesk.core.formats import gguf, hf
 from llamadesk.core.i18n import _
 from llamadesk.core.params import ParamBreakdown, breakdown_from_config, count_from_shapes
 from llamadesk.core.progress import Progress
 
 MANIFEST = "llamadesk.json"
+GGUF_FILE = "model.gguf"  # an imported GGUF file, kept as it is
 # How a model's weights are held for inference on a CPU (see core/quantize.py); "none" is full precision.
 QUANTIZATION_MODES = ("none", "int8", "int4")
 _ID_PATTERN = re.compile(r"^[\w][\w.\-]{0,99}$")
@@ -33,9 +37,23 @@ class ModelEntry:
     manifest: dict
 
     @property
+    def format(self) -> str:
+        """ "gguf", "hf", "meta_pth" or "merged": how the model came in."""
+        return self.manifest.get("format", "hf")
+
+    @property
     def path(self) -> Path:
-        """Where the weights are: the library folder, or the user's folder for in-place models."""
-        return Path(self.manifest["path"]) if self.manifest.get("in_place") else self.folder
+        """Where the config and tokenizer are: the library folder, or the user's folder for a
+        Hugging Face model referenced in place (a GGUF model's side files are always here)."""
+        if self.manifest.get("in_place") and self.format != "gguf":
+            return Path(self.manifest["path"])
+        return self.folder
+
+    @property
+    def gguf_path(self) -> Path | None:
+        """The GGUF file llama.cpp runs: the imported file, or one written for chat; else None."""
+        name = self.manifest.get("gguf")
+        return None if not name else self.folder / name  # an absolute name (in place) stays itself
 
     @property
     def config(self) -> dict:
@@ -44,9 +62,15 @@ class ModelEntry:
     def breakdown(self) -> ParamBreakdown:
         return breakdown_from_config(self.config)
 
+    def weight_shapes(self) -> dict[str, list[int]]:
+        """Every weight's shape under its Hugging Face name, from file headers (no loading)."""
+        if self.format == "gguf":
+            return gguf.hf_shapes(gguf.read_summary(self.gguf_path))
+        return hf.weight_shapes(self.path)
+
     def counted_parameters(self) -> int:
         """Parameters counted from the weight files' headers (no loading)."""
-        return count_from_shapes(hf.weight_shapes(self.path))
+        return count_from_shapes(self.weight_shapes())
 
     @property
     def context_length(self) -> int | None:
@@ -77,7 +101,7 @@ def derive_id(src: Path) -> str:
 def detect_format(src: Path) -> str:
     """'gguf', 'meta_pth' or 'hf'; anything else is refused with what we expected to find."""
     if src.is_file():
-        if is_gguf(src):
+        if gguf.is_gguf(src):
             return "gguf"
         raise InvalidModelError(
             _("{src} is not a GGUF file; import a .gguf file or a model folder.").format(src=src.name)
@@ -124,13 +148,15 @@ def _now() -> str:
 
 def register_model_folder(
     model_id: str,
-    build: Callable[[Path, Progress], None],
+    build: Callable[[Path, Progress], dict | None],
     manifest: dict,
     progress: Progress,
 ) -> ModelEntry:
     """Build a model into a staging folder with `build(folder, progress)`, verify and register it.
 
-    The one way anything enters the library: imports, conversions and merges all come here."""
+    The one way anything enters the library: imports, conversions and merges all come here. A
+    build that writes a Hugging Face folder returns None and the folder is verified here; a GGUF
+    import verifies its file itself and returns what it found (sha256 included)."""
     validate_id(model_id)
     root = paths.models_dir()
     clean_stale_staging(root)
@@ -145,12 +171,13 @@ def register_model_folder(
         taken=_("A model named '{model_id}' already exists; choose another name.").format(model_id=model_id),
         failed=_("The import failed: {reason}. The library is unchanged."),
     ) as staging:
-        weights = Path(manifest["path"]) if in_place else staging
-        build(staging, progress.sub(0.0, 0.7))
-        hf.validate_hf_folder(weights)
-        verified = _verify(weights, progress.sub(0.7, 0.9))
-        sha = hf.weights_sha256(weights, progress.sub(0.9, 1.0))
-        full = manifest | verified | {"id": model_id, "sha256": sha, "created": _now()}
+        verified = build(staging, progress.sub(0.0, 0.7))
+        if verified is None:
+            weights = Path(manifest["path"]) if in_place else staging
+            hf.validate_hf_folder(weights)
+            verified = _verify(weights, progress.sub(0.7, 0.9))
+            verified["sha256"] = hf.weights_sha256(weights, progress.sub(0.9, 1.0))
+        full = manifest | verified | {"id": model_id, "created": _now()}
         write_json(staging / MANIFEST, full)
     return get_model(model_id)
 
@@ -168,25 +195,28 @@ def import_model(
     in_place: bool = False,
     progress: Progress | None = None,
 ) -> ModelEntry:
-    """Import a Hugging Face folder (copied, or referenced in place), a .gguf or a Meta release."""
+    """Import a Hugging Face folder or a .gguf file (copied, or referenced in place), or a Meta
+    release (converted). A GGUF file stays as it is: llama.cpp runs its quantised blocks."""
     progress = progress or Progress()
     src = Path(src).expanduser().resolve()
     if not src.exists():
         raise NotFoundError(_("{src} does not exist.").format(src=src))
     fmt = detect_format(src)
-    if in_place and fmt != "hf":
+    if in_place and fmt == "meta_pth":
         raise InvalidModelError(
-            _("Only a Hugging Face folder can be referenced in place; others are converted.")
+            _(
+                "Only a Hugging Face folder or a GGUF file can be referenced in place; "
+                "a Meta release is converted."
+            )
         )
     model_id = validate_id(name or derive_id(src))
+    if fmt == "gguf":
+        return _import_gguf(src, model_id, in_place, progress)
     if fmt == "hf":
         hf.validate_hf_folder(src)
 
     def build(staging: Path, step: Progress) -> None:
-        if fmt == "gguf":
-            convert_gguf(src, staging, step)
-            manifest["quantization"] = gguf_weight_precision(src)  # read once the file proved whole
-        elif fmt == "meta_pth":
+        if fmt == "meta_pth":
             from llamadesk.core.formats.meta_pth import convert_meta_checkpoint
 
             convert_meta_checkpoint(src, staging, step)
@@ -197,6 +227,49 @@ def import_model(
     if in_place:
         manifest["path"] = str(src)
     return register_model_folder(model_id, build, manifest, progress)
+
+
+def _import_gguf(src: Path, model_id: str, in_place: bool, progress: Progress) -> ModelEntry:
+    """Keep the file (copied beside the manifest, or referenced where it is) with its side files.
+
+    Library disk use is the file itself plus a few kilobytes, and nothing is dequantised: the
+    header is checked for truncation and architecture first, then llama.cpp runs one forward
+    pass over the staged file where it is installed (the proof a torch import got from loading)."""
+    summary = gguf.read_summary(src)
+    gguf.check_architecture(src, summary)
+
+    def build(staging: Path, step: Progress) -> dict:
+        target = None if in_place else staging / GGUF_FILE
+        sha = gguf.copy_and_hash(src, target, step.sub(0.0, 0.8))
+        step(0.8, _("Reading tokenizer"))
+        gguf.write_side_files(src, staging)
+        step(0.9, _("Running a test forward pass"))
+        gguf.verify_runs(target or src)
+        return {
+            "sha256": sha,
+            "gguf": str(src) if in_place else GGUF_FILE,
+            "architecture": "LlamaForCausalLM",
+            "dtype": summary.main_type,
+            "counted_parameters": summary.parameters,
+            "has_chat_template": "tokenizer.chat_template" in summary.fields,
+            # The torch engine's precision for this file, when llama.cpp is not there to run it.
+            "quantization": gguf.torch_precision(summary.main_type),
+        }
+
+    manifest = {"source": str(src), "format": "gguf", "in_place": in_place}
+    return register_model_folder(model_id, build, manifest, progress)
+
+
+def load_causal_lm(entry: ModelEntry, dtype: Any, progress: Progress | None = None, **kwargs: Any) -> Any:
+    """The model's weights as a transformers model in `dtype`, for the torch side (training,
+    evaluation, merging, the torch engine). A GGUF model is dequantised in memory for this use
+    only, one tensor at a time; the library keeps the file as it is."""
+    progress = progress or Progress()
+    if entry.format == "gguf":
+        return gguf.build_model(entry.path, entry.gguf_path, dtype, progress, **kwargs)
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(entry.path, dtype=dtype, **kwargs)
 
 
 def remove_model(model_id: str) -> None:
@@ -237,7 +310,8 @@ def model_info(entry: ModelEntry) -> dict:
         "source": entry.manifest.get("source"),
         "format": entry.manifest.get("format"),
         "in_place": entry.manifest.get("in_place", False),
-        "path": str(entry.path),
+        "path": str(entry.gguf_path if entry.format == "gguf" else entry.path),
+        "gguf": str(entry.gguf_path) if entry.gguf_path else None,
         "sha256": entry.manifest.get("sha256"),
         "created": entry.manifest.get("created"),
         "lineage": entry.manifest.get("lineage"),

@@ -52,11 +52,10 @@ def merge_adapter(adapter_id: str, name: str, progress: Progress | None = None) 
     def build(staging: Path, step: Progress) -> None:
         import torch
         from peft import PeftModel
-        from transformers import AutoModelForCausalLM
 
         step(0.0, _("Loading {base}").format(base=base.id))
         try:
-            model = AutoModelForCausalLM.from_pretrained(base.path, dtype=torch.float32)
+            model = library.load_causal_lm(base, torch.float32)
         except (OSError, ValueError, RuntimeError, KeyError) as exc:
             raise InvalidModelError(
                 _("'{base}' could not be loaded ({exc}).").format(base=base.id, exc=exc)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from llamadesk.core import adapters, starter
+from llamadesk.core import adapters, library, starter
 from llamadesk.core.errors import LlamaDeskError
 from llamadesk.core.i18n import _
 
@@ -26,12 +26,12 @@ class SelfTestError(LlamaDeskError):
     """A step of the self-test failed; the message names the step."""
 
 
-def _make_random_adapter(model_path: Path, out: Path) -> None:
+def _make_random_adapter(entry: library.ModelEntry, out: Path) -> None:
     """A rank-4 LoRA on the attention projections with random (not zero) B, so it changes the output."""
+    import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(model_path)
+    model = library.load_causal_lm(entry, torch.float32)
     config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
     get_peft_model(model, config).save_pretrained(out)
 
@@ -45,7 +45,7 @@ def _reply(engine: Any) -> str:
 
 def run_self_test() -> dict[str, Any]:
     """Run every step; returns a report (timings in seconds). Raises SelfTestError naming the step."""
-    from llamadesk.core.engine import ChatEngine
+    from llamadesk.core.engines import SwitchingEngine
 
     timings: dict[str, float] = {}
     report: dict[str, Any] = {"ok": False, "timings_s": timings}
@@ -63,7 +63,7 @@ def run_self_test() -> dict[str, Any]:
     if entry is None:
         raise SelfTestError(_("self-test failed at 'starter': the starter model file was not found."))
     report["model"] = entry.id
-    engine = ChatEngine()
+    engine = SwitchingEngine()
     try:
         step("load", lambda: engine.load(entry.id))
         report["device"] = engine.device
@@ -75,7 +75,7 @@ def run_self_test() -> dict[str, Any]:
             adapters.remove_adapter(ADAPTER_ID)  # left by an earlier run that was killed
         with tempfile.TemporaryDirectory(prefix="llamadesk-selftest-") as tmp:
             folder = Path(tmp) / ADAPTER_ID
-            step("make_adapter", lambda: _make_random_adapter(entry.path, folder))
+            step("make_adapter", lambda: _make_random_adapter(entry, folder))
             step("import_adapter", lambda: adapters.import_adapter(folder, entry.id, ADAPTER_ID))
         try:
             step("load_adapter", lambda: engine.set_adapter(ADAPTER_ID))

@@ -386,14 +386,15 @@ class _Job:
         import torch
         from accelerate.utils import set_seed
         from peft import LoraConfig, get_peft_model
-        from transformers import AutoModelForCausalLM, get_cosine_schedule_with_warmup
+        from transformers import get_cosine_schedule_with_warmup
 
         spec = self.spec
         set_seed(spec.seed)  # LoRA's random init (and new embedding rows) the same in every process
         # Frozen weights in bf16 under bf16 mixed precision (LoRA stays fp32: PEFT upcasts it).
         dtype = torch.bfloat16 if self.acc.mixed_precision == "bf16" else torch.float32
         try:
-            model = AutoModelForCausalLM.from_pretrained(base.path, dtype=dtype)
+            # A GGUF base is dequantised in memory for this run only, to the compute dtype.
+            model = library.load_causal_lm(base, dtype)
         except OSError as exc:
             raise NotFoundError(
                 _("The base model '{base}' cannot be read any more ({exc}).").format(base=base.id, exc=exc)
