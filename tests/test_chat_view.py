@@ -88,7 +88,7 @@ def test_send_streams_the_reply_and_commits_it(qtbot, view):
     assert _shows(view, reply.content)
     assert view.conversation_ids() == [view.current_conversation()]
     assert view.conversation_list.currentItem().text() == "Hello"
-    assert statuses and statuses[-1].startswith("tiny · cpu · float32 · ") and "tokens/s" in statuses[-1]
+    assert statuses and statuses[-1].startswith("tiny · torch · cpu · float32 · ") and "tokens/s" in statuses[-1]
     assert view.status_text == statuses[-1]
     assert "reached the max new tokens" in view.notice.text()
 
@@ -641,6 +641,6 @@ def test_status_bar_names_quantised_weights(qtbot, tiny):
     library.set_quantization(tiny, "int8")
     view = _open_view(qtbot)
     try:
-        assert view.status_text.startswith("tiny · cpu · float32 · int8 weights · ")
+        assert view.status_text.startswith("tiny · torch · cpu · float32 · int8 weights · ")
     finally:
         view.shutdown()

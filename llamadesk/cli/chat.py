@@ -105,15 +105,17 @@ class _Session:
     """One conversation on the command line: the messages so far, saved as they complete if asked."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        from llamadesk.core.engine import ChatEngine
+        from llamadesk.core.engines import SwitchingEngine, llamacpp_problem
 
         self.settings = _settings(args)
         self.system = args.system
         self.adapter = args.adapter
-        self.engine = ChatEngine()
+        self.engine = SwitchingEngine()
         self.engine.load(args.model, stderr_progress())
         if args.adapter:
             self.engine.set_adapter(args.adapter)
+        if llamacpp_problem():
+            print(llamacpp_problem(), file=sys.stderr)
         self.history = None
         self.conversation_id: int | None = None
         if args.save:
@@ -201,7 +203,8 @@ def _chat(args: argparse.Namespace) -> int:
         return 0
     info = session.engine.info()
     print(
-        f"{info['model_id']} on {info['device']} ({info['dtype']}, {human_bytes(info['memory_bytes'])}). "
+        f"{info['model_id']} on {info['engine']}, {info['device']} "
+        f"({info['dtype']}, {human_bytes(info['memory_bytes'])}). "
         + _REPL_HELP,
         file=sys.stderr,
     )

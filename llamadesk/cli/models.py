@@ -39,6 +39,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_set)
 
+    p = verbs.add_parser(
+        "quantize", help="write a GGUF of a float model so it chats through llama.cpp (faster, less memory)"
+    )
+    p.add_argument("id")
+    p.add_argument("--type", default="q8_0", help="q8_0 (default), q4_0, q4_1 or f16")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_quantize)
+
     p = verbs.add_parser("remove", help="remove a model from the library")
     p.add_argument("id")
     p.add_argument("--json", action="store_true")
@@ -107,6 +115,16 @@ def _set(args: argparse.Namespace) -> int:
         print_json({"id": entry.id, "quantization": entry.quantization})
     else:
         print(f"'{entry.id}': quantization {entry.quantization} (from its next load).")
+    return 0
+
+
+def _quantize(args: argparse.Namespace) -> int:
+    entry = library.quantize_for_chat(args.id, args.type, stderr_progress())
+    if args.json:
+        print_json({"id": entry.id, "gguf": str(entry.gguf_path), "bytes": entry.gguf_path.stat().st_size})
+    else:
+        size = human_bytes(entry.gguf_path.stat().st_size)
+        print(f"\n'{entry.id}' chats through llama.cpp from {entry.gguf_path.name} ({size}).")
     return 0
 
 

@@ -7,6 +7,7 @@ different model is refused with a sentence naming both models instead of a crash
 
 import datetime as dt
 import json
+import logging
 import re
 import shutil
 import threading
@@ -29,6 +30,8 @@ from llamadesk.core.progress import Progress
 MANIFEST = "llamadesk.json"
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
+# The adapter as a GGUF LoRA, written at registration for a base that chats through llama.cpp.
+GGUF_LORA = "adapter.gguf"
 KINDS = ("pt", "sft", "imported")
 
 # What an adapter folder may carry into the library. Tools such as LLaMA-Factory leave pickled
@@ -49,6 +52,7 @@ _EMBEDDING_MODULES = ("embed_tokens", "lm_head")
 _PEFT_PREFIX = "base_model.model."
 _LAYER_INDEX = re.compile(r"\.layers\.(\d+)\.")
 _scores_lock = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 class InvalidAdapterError(LlamaDeskError):
@@ -265,7 +269,7 @@ def _read_adapter_shapes(folder: Path) -> dict[str, list[int]]:
 
 def _base_module_shapes(base: library.ModelEntry, config: dict) -> dict[str, list[int]]:
     """Weight shapes of the base keyed by module name; a tied lm_head shares embed_tokens'."""
-    shapes = {k.removesuffix(".weight"): v for k, v in hf.weight_shapes(base.path).items()}
+    shapes = {k.removesuffix(".weight"): v for k, v in base.weight_shapes().items()}
     if "lm_head" not in shapes and "model.embed_tokens" in shapes and config.get("tie_word_embeddings", True):
         shapes["lm_head"] = shapes["model.embed_tokens"]
     return shapes
@@ -455,6 +459,9 @@ def register_adapter(
     ) as staging:
         build(staging, progress.sub(0.0, 0.9))
         settings = check_adapter_folder_against_base(staging, base)
+        if base.gguf_path is not None:
+            progress(0.9, _("Converting the adapter for llama.cpp"))
+            settings |= write_gguf_lora(staging, base)
         full = (
             {"data_summary": None, "hyperparameters": None, "scores": {}}
             | manifest
@@ -470,6 +477,28 @@ def register_adapter(
         write_json(staging / MANIFEST, full)
         progress(1.0, _("Adapter registered"))
     return get_adapter(adapter_id)
+
+
+def write_gguf_lora(folder: Path, base: library.ModelEntry) -> dict:
+    """Write the adapter in `folder` as a GGUF LoRA for `base`'s GGUF file, so the llama.cpp engine
+    switches it without reloading; what the manifest records of it. An adapter llama.cpp cannot
+    take (added tokens, modules_to_save, DoRA) keeps only its PEFT form, with the reason recorded:
+    the chat then runs it on the torch engine and says why."""
+    from llamadesk.core.formats.gguf_lora import UnconvertibleAdapterError, convert_peft_lora
+
+    try:
+        convert_peft_lora(folder, base.gguf_path, folder / GGUF_LORA)
+    except UnconvertibleAdapterError as exc:
+        log.info("adapter in %s stays PEFT-only: %s", folder, exc)
+        return {"gguf_lora_error": str(exc)}
+    return {"gguf_lora_error": None}
+
+
+def add_gguf_lora(entry: AdapterEntry, base: library.ModelEntry) -> AdapterEntry:
+    """Give a registered adapter its GGUF LoRA (its base just got a GGUF to chat from)."""
+    (entry.folder / GGUF_LORA).unlink(missing_ok=True)  # one made for an earlier GGUF of the base
+    write_json(entry.folder / MANIFEST, entry.manifest | write_gguf_lora(entry.folder, base))
+    return get_adapter(entry.id)
 
 
 def import_adapter(

@@ -22,12 +22,12 @@ def compare_replies(
     """Reply to `messages` once per entry of `adapter_ids` (None: the base model alone), in order.
 
     Each result is {"adapter_id", "text", "stats"}; the model is freed before returning."""
-    from llamadesk.core.engine import ChatEngine
+    from llamadesk.core.engines import SwitchingEngine
 
     progress = progress or Progress()
     if settings.seed is None:
         settings = replace(settings, seed=secrets.randbits(63))
-    engine = ChatEngine()
+    engine = SwitchingEngine()
     try:
         engine.load(model_id, progress.sub(0.0, 0.3))
         engine.load_adapters(list(dict.fromkeys(a for a in adapter_ids if a)), progress.sub(0.3, 0.4))

@@ -295,6 +295,43 @@ def set_quantization(model_id: str, mode: str) -> ModelEntry:
     return get_model(model_id)
 
 
+def quantize_for_chat(model_id: str, qtype: str, progress: Progress | None = None) -> ModelEntry:
+    """Write a GGUF of a float model beside it, so it chats through llama.cpp.
+
+    The float weights stay for training, evaluation and merging; the GGUF (quantised with the
+    `gguf` package's own quantisers) is what chat runs from then on, and every adapter of the
+    model gets its GGUF LoRA so switching stays reload-free. A GGUF written earlier is replaced
+    only once the new one is complete."""
+    from llamadesk.core import adapters
+    from llamadesk.core.formats.gguf_export import EXPORT_TYPES, export_gguf
+
+    progress = progress or Progress()
+    entry = get_model(model_id)
+    if entry.format == "gguf":
+        raise InvalidModelError(
+            _("'{model_id}' is a GGUF model already; llama.cpp runs its own file.").format(model_id=model_id)
+        )
+    if qtype not in EXPORT_TYPES:
+        raise InvalidModelError(
+            _("{qtype} is not a GGUF type LlamaDesk writes; choose one of {types}.").format(
+                qtype=qtype, types=", ".join(EXPORT_TYPES)
+            )
+        )
+    name = f"chat-{qtype}.gguf"
+    export_gguf(entry.path, entry.folder / name, qtype, progress.sub(0.0, 0.9))
+    old = entry.gguf_path
+    write_json(entry.folder / MANIFEST, entry.manifest | {"gguf": name, "gguf_type": qtype})
+    if old is not None and old.name != name:
+        old.unlink(missing_ok=True)
+    entry = get_model(model_id)
+    mine = adapters.list_adapters(model_id)
+    for index, adapter in enumerate(mine):
+        progress(0.9 + 0.1 * index / len(mine), _("Converting adapter {adapter}").format(adapter=adapter.id))
+        adapters.add_gguf_lora(adapter, entry)
+    progress(1.0, _("{model_id} chats through llama.cpp").format(model_id=model_id))
+    return entry
+
+
 def model_info(entry: ModelEntry) -> dict:
     """Everything `models info` and the details view show, computed from files without loading."""
     from llamadesk.core.params import kv_cache_bytes_per_token, memory_bytes

@@ -1,7 +1,9 @@
 """Merge a LoRA adapter into its base: a new complete library model with its lineage recorded.
 
 The merged model runs without PEFT, anywhere a plain Hugging Face model runs, and is the base a
-next adapter is trained on (e.g. a Chinese pre-training adapter merged, then an SFT adapter on top)."""
+next adapter is trained on (e.g. a Chinese pre-training adapter merged, then an SFT adapter on top).
+A base that chatted through llama.cpp gives a merged model that does too: a GGUF is written beside
+the float weights, at the precision nearest the base's own file."""
 
 import shutil
 from pathlib import Path
@@ -35,6 +37,15 @@ def _copy_side_files(base_path: Path, adapter_path: Path, dest: Path) -> None:
             (dest / name).unlink(missing_ok=True)
         for name in adapter_tokenizer:
             shutil.copy2(adapter_path / name, dest / name)
+
+
+def chat_type(base: library.ModelEntry) -> str:
+    """The GGUF type a merged model chats in: the base file's own where LlamaDesk writes it, else
+    q4_1 for 2-4-bit files (K-quants among them: a similar size) and q8_0 for the rest."""
+    own = (base.manifest.get("gguf_type") or base.manifest.get("dtype") or "").lower()
+    if own in ("q4_0", "q4_1", "q8_0", "f16"):
+        return own
+    return "q4_1" if own.startswith(("q2", "q3", "q4", "iq")) else "q8_0"
 
 
 def merge_adapter(adapter_id: str, name: str, progress: Progress | None = None) -> library.ModelEntry:
@@ -71,6 +82,13 @@ def merge_adapter(adapter_id: str, name: str, progress: Progress | None = None) 
         step(0.7, _("Saving {name}").format(name=name))
         merged.save_pretrained(staging)
         _copy_side_files(base.path, entry.path, staging)
+        if base.gguf_path is not None:
+            from llamadesk.core.formats.gguf_export import export_gguf
+
+            qtype = chat_type(base)
+            step(0.8, _("Writing a {qtype} GGUF for chat").format(qtype=qtype))
+            export_gguf(staging, staging / f"chat-{qtype}.gguf", qtype, step.sub(0.8, 1.0))
+            manifest.update(gguf=f"chat-{qtype}.gguf", gguf_type=qtype)
         step(1.0, _("Merged"))
 
     manifest = {

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from llamadesk.core import adapters, library
-from llamadesk.core.engine import ChatEngine
+from llamadesk.core.engines import SwitchingEngine
 from llamadesk.core.errors import LlamaDeskError
 from llamadesk.core.evaluation import results
 from llamadesk.core.evaluation.report import Variant
@@ -48,7 +48,7 @@ _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 
 
 def generate_pair(
-    engine: ChatEngine,
+    engine: SwitchingEngine,
     model_id: str,
     sides: tuple[str | None, str | None],
     prompt: str,
@@ -87,7 +87,7 @@ class ABView(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._engine = ChatEngine()  # touched only by this view's task, one task at a time
+        self._engine = SwitchingEngine()  # touched only by this view's task, one task at a time
         self._engine_stale = False  # the library changed since the engine loaded its model
         # The round on screen: prompt, the variant labels on sides A and B, and their replies.
         self._round: dict | None = None

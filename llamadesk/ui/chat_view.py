@@ -113,6 +113,8 @@ class ChatView(QWidget):
         self._engine_info: dict | None = None
         self._adapter: str | None = None
         self._speed: float | None = None
+        self._ttft: float | None = None  # the last reply's time to first token, in seconds
+        self._told_engine = False  # whether the user was told llama.cpp is missing
         self._ratings: dict[int, Rating] = {}  # of the conversation on screen, by message id
         self._reply_spans: list[_ReplySpan] = []
         self._rating_target: int | None = None  # the reply the rating bar is under (None: the last)
@@ -438,6 +440,12 @@ class ChatView(QWidget):
     def _on_model_loaded(self, info: dict) -> None:
         self._engine_info = info
         self._adapter = None
+        from llamadesk.core.engines import llamacpp_problem
+
+        problem = llamacpp_problem()
+        if problem and not self._told_engine:  # said once a session, not at every load
+            self._told_engine = True
+            self._notify(problem)
         self._refresh_adapters()
         self._update_status()
 
@@ -468,10 +476,10 @@ class ChatView(QWidget):
             self.controller.set_adapter(adapter_id)
             self._emit_status(self.tr("Switching to {0}…").format(adapter_id or self.tr("the base model")))
 
-    def _on_adapter_changed(self, adapter_id: str | None) -> None:
+    def _on_adapter_changed(self, adapter_id: str | None, info: dict) -> None:
         self._adapter = adapter_id
         if self._engine_info is not None:
-            self._engine_info["adapter"] = adapter_id
+            self._engine_info = info
         self._refresh_adapters()  # a switch asked for while the model loaded lands here, after it
         self._update_status()
 
@@ -490,12 +498,14 @@ class ChatView(QWidget):
             text = self.tr("No model loaded")
         else:
             name = info["model_id"] + (f" + {self._adapter}" if self._adapter else "")
-            parts = [name, info["device"], info["dtype"]]
-            if info["quantization"] != "none":
+            parts = [name, info["engine"], info["device"], info["dtype"]]
+            if info["engine"] == "torch" and info["quantization"] != "none":
                 parts.append(self.tr("{0} weights").format(info["quantization"]))
             parts.append(_human_bytes(info["memory_bytes"]))
             if self._speed is not None:
                 parts.append(self.tr("{0} tokens/s").format(f"{self._speed:.1f}"))
+            if self._ttft is not None:
+                parts.append(self.tr("first token {0} s").format(f"{self._ttft:.2f}"))
             text = " · ".join(parts)
         self._emit_status(text)
 
@@ -787,6 +797,7 @@ class ChatView(QWidget):
         if figures["finish_reason"] == "length":
             notes.append(self.tr("The reply reached the max new tokens limit."))
         self._speed = figures["tokens_per_s"] or self._speed
+        self._ttft = figures["ttft_s"] if figures["new_tokens"] else self._ttft
         if self._engine_info is not None:
             self._engine_info["memory_bytes"] = figures["memory_bytes"]
         self._after_reply(reply, " ".join(notes))

@@ -1,11 +1,12 @@
 """The chat engine off the GUI thread.
 
-`EngineWorker` owns a `ChatEngine` and lives on its own QThread: loading, adapter switches and
-replies all run there, one after another, in the order asked. `ChatController`, on the GUI thread,
-is the view's handle on it: its methods queue requests through signals (queued connections, since
-the worker lives in another thread) and its signals bring results back the same way. Stop is the
-one thing that does not queue: it sets the reply's `threading.Event`, which the decode loop checks
-before and after every token, so it takes effect while the worker is still busy."""
+`EngineWorker` owns a `SwitchingEngine` (llama.cpp or torch, per model) and lives on its own
+QThread: loading, adapter switches and replies all run there, one after another, in the order
+asked. `ChatController`, on the GUI thread, is the view's handle on it: its methods queue requests
+through signals (queued connections, since the worker lives in another thread) and its signals
+bring results back the same way. Stop is the one thing that does not queue: it sets the reply's
+`threading.Event`, which the decode loop checks before and after every token, so it takes effect
+while the worker is still busy."""
 
 import logging
 import threading
@@ -13,7 +14,8 @@ from contextlib import closing
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
-from llamadesk.core.engine import ChatEngine, GenerationBusyError
+from llamadesk.core.engine import GenerationBusyError
+from llamadesk.core.engines import SwitchingEngine
 from llamadesk.core.errors import LlamaDeskError
 from llamadesk.core.generation import GenerationSettings
 from llamadesk.core.logs import setup_logging
@@ -32,7 +34,8 @@ def _unexpected(exc: Exception) -> str:
 class EngineWorker(QObject):
     """Signals: load_progressed(fraction, message), model_loaded(info), load_failed(message),
     token_received(request, text), generation_finished(request, text, figures),
-    generation_failed(request, message, partial text), adapter_changed(adapter id or None),
+    generation_failed(request, message, partial text), adapter_changed(adapter id or None, info:
+    the engine may have changed, an adapter without a llama.cpp form runs on torch),
     adapter_failed(message)."""
 
     load_progressed = Signal(float, str)
@@ -41,12 +44,12 @@ class EngineWorker(QObject):
     token_received = Signal(int, str)
     generation_finished = Signal(int, str, object)
     generation_failed = Signal(int, str, str)
-    adapter_changed = Signal(object)
+    adapter_changed = Signal(object, object)
     adapter_failed = Signal(str)
 
     def __init__(self) -> None:
         super().__init__()
-        self.engine = ChatEngine()
+        self.engine = SwitchingEngine()
         # The latest reply as (request, text so far, figures once done). Read by the GUI thread
         # only after this thread has ended: what a window closed mid-reply saves.
         self.reply: tuple[int, str, dict | None] | None = None
@@ -72,7 +75,7 @@ class EngineWorker(QObject):
         except Exception as exc:
             self.adapter_failed.emit(_unexpected(exc))
         else:
-            self.adapter_changed.emit(adapter_id)
+            self.adapter_changed.emit(adapter_id, self.engine.info())
 
     @Slot(int, object, object, object)
     def generate(
@@ -97,6 +100,7 @@ class EngineWorker(QObject):
                 "model_id": model_id,
                 "adapter_id": adapter_id,
                 "memory_bytes": self.engine.memory_bytes(),
+                "engine": self.engine.kind,
             }
             self.reply = (request, text, figures)
             self.generation_finished.emit(request, text, figures)
@@ -114,7 +118,7 @@ class ChatController(QObject):
     token_received = Signal(int, str)
     generation_finished = Signal(int, str, object)
     generation_failed = Signal(int, str, str)
-    adapter_changed = Signal(object)
+    adapter_changed = Signal(object, object)
     adapter_failed = Signal(str)
 
     _load_requested = Signal(str)

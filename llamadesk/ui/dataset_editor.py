@@ -41,7 +41,7 @@ from llamadesk.ui.dialogs import show_error
 from llamadesk.ui.task_bar import TaskBar
 from llamadesk.ui.tasks import Task
 
-EngineSource = Callable[[], Any]  # returns the Chat panel's ChatEngine, or None
+EngineSource = Callable[[], Any]  # returns the Chat panel's engine, or None
 FILES_SOURCE = "files"
 
 
@@ -402,9 +402,9 @@ def _draft_with(
     """Draft with the Chat panel's engine, or with `model_id` loaded just for this (then freed)."""
     if shared is not None:
         return drafting.draft_pairs(shared, chunks, per_chunk=per_chunk, source=label, progress=progress)
-    from llamadesk.core.engine import ChatEngine
+    from llamadesk.core.engines import SwitchingEngine
 
-    engine = ChatEngine()
+    engine = SwitchingEngine()
     try:
         engine.load(model_id, progress.sub(0.0, 0.2))
         return drafting.draft_pairs(
