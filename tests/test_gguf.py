@@ -104,6 +104,80 @@ def test_a_gguf_cut_short_is_refused_by_its_header(tmp_path, starter_gguf):
     path = tmp_path / "cut.gguf"
     data = starter_gguf.read_bytes()
     path.write_bytes(data[: len(data) - 1000])
-    with pytest.raises(InvalidModelError, match="damaged or incomplete|truncated"):
+    with pytest.raises(InvalidModelError, match="cut.gguf is truncated: it holds .* copy it again"):
         library.import_model(path)
     assert library.list_models() == []
+
+
+@pytest.mark.slow
+def test_the_header_walk_reads_what_gguf_reader_reads(starter_gguf):
+    """Names, numpy-order shapes, types, sizes and data offsets of every tensor, and every scalar
+    field, as gguf.GGUFReader gives them (which takes seconds where the walk takes milliseconds)."""
+    from gguf import GGUFReader, GGUFValueType
+
+    from llamadesk.core.formats.gguf import read_summary
+
+    summary = read_summary(starter_gguf)
+    reader = GGUFReader(str(starter_gguf))
+    assert summary.data_offset == reader.data_offset
+    assert [(t.name, t.shape, t.type, t.n_elements, t.n_bytes, t.offset) for t in summary.tensors] == [
+        (
+            t.name,
+            tuple(int(d) for d in reversed(t.shape.tolist())),
+            t.tensor_type.name,
+            int(t.n_elements),
+            int(t.n_bytes),
+            int(t.data_offset),
+        )
+        for t in reader.tensors
+    ]
+    scalars = {}
+    for name, field in reader.fields.items():
+        if field.types[0] == GGUFValueType.STRING:
+            scalars[name] = bytes(field.parts[field.data[0]]).decode()
+        elif field.types[0] != GGUFValueType.ARRAY:
+            scalars[name] = field.parts[field.data[0]].tolist()[0]
+    assert summary.fields == scalars  # token lists and merges are left out of both
+    assert summary.architecture == "llama"
+    assert summary.fields["tokenizer.chat_template"].startswith("{%")
+
+
+def test_small_numeric_arrays_are_kept_and_token_lists_left_out(tmp_path):
+    import gguf
+
+    from llamadesk.core.formats.gguf import read_summary
+
+    path = tmp_path / "arrays.gguf"
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_head_count([4, 4, 8])  # per-layer head counts, as some converters write them
+    writer.add_token_list(["a", "b", "c"])
+    writer.add_tensor("token_embd.weight", np.zeros((4, 8), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    summary = read_summary(path)
+    assert summary.fields["llama.attention.head_count"] == [4, 4, 8]
+    assert "tokenizer.ggml.tokens" not in summary.fields
+    (tensor,) = summary.tensors
+    assert (tensor.shape, tensor.type, tensor.n_bytes) == ((4, 8), "F32", 4 * 8 * 4)
+    assert tensor.offset + tensor.n_bytes <= path.stat().st_size
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"GGUF",
+        b"PK\3\4 a zip file, not a model",
+        b"GGUF\2\0\0\0" + b"\xff" * 40,
+        b"GGUF\1\0\0\0" + b"\0" * 20,
+    ],
+)
+def test_garbage_is_refused_as_not_a_gguf_file(tmp_path, content):
+    from llamadesk.core.formats.gguf import read_summary
+
+    path = tmp_path / "junk.gguf"
+    path.write_bytes(content)
+    with pytest.raises(InvalidModelError, match="junk.gguf is not a readable GGUF file"):
+        read_summary(path)

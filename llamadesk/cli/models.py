@@ -100,10 +100,46 @@ def _info(args: argparse.Namespace) -> int:
         times = f" × {c['repeats']} layers" if c["repeats"] > 1 else ""
         print(f"    {c['name']:<34} {c['total']:>16,}   ({c['formula']}{times})")
     mem = ", ".join(f"{k} {human_bytes(v)}" for k, v in info["memory_bytes"].items())
-    print(f"  weights memory: {mem}")
+    print(f"  weights at:     {mem} (parameters × bytes per weight)")
     kv = info["kv_cache_bytes_per_token"]
-    print(f"  KV cache:       {human_bytes(kv['bf16'])} per token of context (bf16)")
-    print(f"  quantization:   {info['quantization']} (on a CPU)")
+    print(f"  KV cache:       {human_bytes(kv['bf16'])} per token of context at 16 bits")
+    print(f"  quantization:   {info['quantization']} (how the torch engine holds it on a CPU)")
+    print(f"  chat engine:    {info['engine']} ({info['engine_reason']})")
+    plan = info["memory_plan"]
+    if plan is None:
+        print(f"  memory:         unknown: {info['memory_plan_error']}")
+        return 0
+    print(f"  memory:         {plan['text']}")
+    chat = plan["chat"]
+    parts = [
+        ("weights", chat["weights"]),
+        ("KV cache", chat["kv_cache"]),
+        ("compute", chat["compute"]),
+        ("runtime", chat["runtime"]),
+    ]
+    held = ""
+    if chat["engine"] == "torch" and chat["quantization"] != "none":
+        held = f", linear layers in {chat['quantization']} and the rest in {chat['dtype']}"
+    elif chat["engine"] == "torch":
+        held = f", in {chat['dtype']}"
+    detail = ", ".join(f"{name} {human_bytes(n)}" for name, n in parts)
+    load = f"; {human_bytes(chat['load'] + chat['runtime'])} while loading" if chat["load"] else ""
+    print(
+        f"    to chat:      {human_bytes(plan['chat_bytes'])} at {chat['n_ctx']:,} tokens of context"
+        f"{held} ({detail}{load})"
+    )
+    train = plan["train"]
+    suggestion = ""
+    if plan["train_suggestion_bytes"]:
+        changes = ", ".join(f"{k} {v}" for k, v in plan["train_suggestion"].items())
+        suggestion = f"; {human_bytes(plan['train_suggestion_bytes'])} with {changes}"
+    print(
+        f"    to train:     {human_bytes(plan['train_bytes'])} for a LoRA with the default settings in "
+        f"{plan['train_precision']} (weights {human_bytes(train['weights'])}, activations "
+        f"{human_bytes(train['activations'])}, logits {human_bytes(train['logits'])}){suggestion}"
+    )
+    usable = f"{human_bytes(plan['usable_ram'])} of {human_bytes(plan['total_ram'])} usable"
+    print(f"    this computer: {usable}, {human_bytes(plan['available_ram'])} free now")
     return 0
 
 

@@ -333,12 +333,20 @@ def quantize_for_chat(model_id: str, qtype: str, progress: Progress | None = Non
 
 
 def model_info(entry: ModelEntry) -> dict:
-    """Everything `models info` and the details view show, computed from files without loading."""
+    """Everything `models info` and the details view show, computed from files without loading:
+    with the engine that would chat it and the RAM it needs to chat and to train (`memory_plan`;
+    None, with the reason in "memory_plan_error", where its files do not say)."""
+    from llamadesk.core import engines, memory_plan
     from llamadesk.core.params import kv_cache_bytes_per_token, memory_bytes
 
     config = entry.config
     breakdown = breakdown_from_config(config)
     counted = entry.counted_parameters()
+    engine, engine_reason = engines.pick(entry)
+    try:
+        plan, plan_error = memory_plan.plan_for_entry(entry).to_json(), None
+    except InvalidModelError as exc:
+        plan, plan_error = None, str(exc)
     return {
         "id": entry.id,
         "architecture": (config.get("architectures") or [entry.manifest.get("architecture", "?")])[0],
@@ -365,4 +373,8 @@ def model_info(entry: ModelEntry) -> dict:
             "bf16": kv_cache_bytes_per_token(config, 2),
             "fp32": kv_cache_bytes_per_token(config, 4),
         },
+        "engine": engine,
+        "engine_reason": engine_reason,
+        "memory_plan": plan,
+        "memory_plan_error": plan_error,
     }

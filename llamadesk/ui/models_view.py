@@ -3,6 +3,7 @@ its parameter breakdown. Imports run as a background Task with progress and canc
 
 Signals: library_changed() after an import or removal; status_message(text) for the status bar."""
 
+import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -29,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from llamadesk.core import library
+from llamadesk.core import library, memory_plan
 from llamadesk.core.errors import LlamaDeskError
 from llamadesk.ui.dialogs import confirm, show_error
 from llamadesk.ui.task_bar import TaskBar
@@ -45,7 +46,10 @@ def _human_bytes(n: float) -> str:
 
 
 class ImportDialog(QDialog):
-    """Name the imported model; a Hugging Face folder may be referenced in place instead of copied."""
+    """Name the imported model; a Hugging Face folder may be referenced in place instead of copied.
+
+    For a GGUF file, or a folder with a config.json, the memory it would need to chat and to train
+    is read from its headers on a worker thread and shown before anything is imported."""
 
     def __init__(self, src: Path, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -54,16 +58,42 @@ class ImportDialog(QDialog):
         self.name_edit.setAccessibleName(self.tr("Model name"))
         self.in_place = QCheckBox(self.tr("Use the folder where it is (do not copy)"))
         self.in_place.setEnabled(src.is_dir() and (src / "config.json").is_file())
+        self.memory_label = QLabel(self.tr("Reading what it needs…"))
+        self.memory_label.setWordWrap(True)
+        self.memory_label.setMinimumWidth(420)
+        self.memory_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         form = QFormLayout(self)
         form.addRow(self.tr("Source:"), QLabel(str(src)))
         form.addRow(self.tr("Name:"), self.name_edit)
         form.addRow("", self.in_place)
+        self._plan_task: Task | None = None
+        if src.is_file() or (src / "config.json").is_file():
+            form.addRow(self.tr("Memory:"), self.memory_label)
+            self._plan_task = Task(lambda _progress: memory_plan.plan_for_path(src), self)
+            self._plan_task.succeeded.connect(self._on_plan_ready)
+            self._plan_task.failed.connect(self._on_plan_failed)
+            self._plan_task.start()
+        else:  # a Meta release or something that is no model: the import says what it is
+            self.memory_label.hide()
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
+
+    def _on_plan_ready(self, plan: memory_plan.MemoryPlan) -> None:
+        self.memory_label.setText(plan.text())
+
+    def _on_plan_failed(self, message: str) -> None:
+        self.memory_label.setText(self.tr("What it needs could not be read: {0}").format(message))
+
+    def done(self, result: int) -> None:
+        """Close once the header read has ended (it takes milliseconds): its thread must not
+        outlive the dialog that owns it."""
+        if self._plan_task is not None:
+            self._plan_task.wait()
+        super().done(result)
 
 
 class ModelsView(QWidget):
@@ -232,6 +262,13 @@ class ModelsView(QWidget):
             rows.append(
                 (self.tr("Lineage"), " + ".join(str(v) for k, v in lineage.items() if k != "base_sha256"))
             )
+        # Each reason names its engine ("llama.cpp runs the GGUF file as it is"); a sentence that
+        # starts with a lower-case word other than llama.cpp's own name starts upper-case here.
+        reason = info["engine_reason"]
+        if not reason.startswith("llama.cpp"):
+            reason = reason[:1].upper() + reason[1:]
+        rows.append((self.tr("Chat engine"), html.escape(reason)))
+        rows += self._memory_rows(info["memory_plan"], info["memory_plan_error"])
         self.facts.setText(
             "<table>"
             + "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{v}</td></tr>" for k, v in rows)
@@ -272,9 +309,33 @@ class ModelsView(QWidget):
         self.totals.setText(
             self.tr(
                 "<b>Total by formula:</b> {0} &nbsp; <b>Counted from weights:</b> {1} ({2})<br>"
-                "<b>Weights memory:</b> {3}<br><b>KV cache:</b> {4} per token of context (bf16)"
+                "<b>Weights at each precision:</b> {3}<br><b>KV cache:</b> {4} per token of context (bf16)"
             ).format(f"{params['formula']:,}", f"{params['counted']:,}", verdict, memory, kv)
         )
+
+    def _memory_rows(self, plan: dict | None, error: str | None) -> list[tuple[str, str]]:
+        """What the model needs to chat and to train against this computer's RAM, with the verdict."""
+        if plan is None:
+            return [(self.tr("Memory"), html.escape(error or ""))]
+        gib = memory_plan.format_gib
+        total, chat, train = gib(plan["total_ram"]), gib(plan["chat_bytes"]), gib(plan["train_bytes"])
+        if plan["fits_chat"]:
+            chat_text = self.tr("About {0}: fits in the {1} this computer has ✔").format(chat, total)
+        else:
+            chat_text = self.tr("About {0}: more than the {1} this computer has can spare ✘").format(
+                chat, total
+            )
+        if plan["fits_train"]:
+            train_text = self.tr("About {0} for a LoRA with the default settings: fits ✔").format(train)
+        elif plan["train_suggestion_bytes"]:
+            train_text = self.tr(
+                "About {0} for a LoRA with the default settings: too much ✘; about {1} with smaller ones"
+            ).format(train, gib(plan["train_suggestion_bytes"]))
+        else:
+            train_text = self.tr(
+                "About {0} for a LoRA with the default settings: too much, even with the smallest ✘"
+            ).format(train)
+        return [(self.tr("Memory to chat"), chat_text), (self.tr("Memory to train"), train_text)]
 
     def _on_quantization_chosen(self, index: int) -> None:
         model_id, mode = self.selected_id(), self.quantization_box.itemData(index)
@@ -289,6 +350,7 @@ class ModelsView(QWidget):
         self.status_message.emit(
             self.tr("Saved; {0} uses the new setting from its next load.").format(model_id)
         )
+        self._show_details(model_id)  # the torch engine's memory to chat follows the setting
 
     def _on_context_menu(self, pos) -> None:
         if self.selected_id() is None:

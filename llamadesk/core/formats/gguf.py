@@ -9,7 +9,10 @@ run never holds the file's weights twice."""
 
 import contextlib
 import logging
+import math
+import mmap
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,11 +44,22 @@ _GLOBAL_NAMES = {"token_embd": "model.embed_tokens", "output_norm": "model.norm"
 
 @dataclass(frozen=True)
 class TensorHeader:
-    name: str
-    shape: tuple[int, ...]  # (rows, columns), numpy order
+    """One tensor of a GGUF file, or of one described without a file (memory_plan.llama_tensors)."""
+
+    name: str  # GGUF name, e.g. "blk.0.attn_q.weight"
+    # numpy order, (rows, columns): GGUF lists dimensions innermost first, this is that list
+    # reversed, as numpy, torch and Hugging Face shape the same weight. Blocks run along rows.
+    shape: tuple[int, ...]
     type: str  # GGML type name: "Q4_1", "Q4_K", "F32", ...
-    n_elements: int
-    n_bytes: int
+    offset: int = 0  # where its data starts in the file, in bytes; 0 for a described tensor
+
+    @property
+    def n_elements(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def n_bytes(self) -> int:
+        return tensor_bytes(self.shape, self.type)
 
 
 @dataclass(frozen=True)
@@ -54,7 +68,10 @@ class GGUFSummary:
 
     architecture: str
     tensors: list[TensorHeader]
-    fields: dict[str, Any]  # scalar metadata (no token lists)
+    # Scalar and string metadata, and numeric arrays of up to _SHORT_ARRAY values (per-layer head
+    # counts); no token lists or merges.
+    fields: dict[str, Any]
+    data_offset: int = 0  # where the tensor data starts: the header's size, alignment included
 
     @property
     def parameters(self) -> int:
@@ -69,6 +86,24 @@ class GGUFSummary:
         return max(elements, key=elements.__getitem__, default="F32")
 
 
+def type_sizes(type_name: str) -> tuple[int, int]:
+    """(weights per block, bytes per block) of a GGML type such as "Q4_K", from gguf itself."""
+    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+
+    try:
+        return GGML_QUANT_SIZES[GGMLQuantizationType[type_name]]
+    except KeyError:
+        raise ValueError(f"unknown GGML type {type_name!r}") from None
+
+
+def tensor_bytes(shape: tuple[int, ...], type_name: str) -> int:
+    """Exact bytes of a tensor of `shape` (numpy order): blocks run along its rows, the last axis."""
+    block, size = type_sizes(type_name)
+    if shape and shape[-1] % block:
+        raise ValueError(f"a {type_name} row must hold whole blocks of {block}, not {shape[-1]} values")
+    return math.prod(shape) // block * size
+
+
 def is_gguf(path: Path) -> bool:
     if not path.is_file():
         return False
@@ -76,56 +111,126 @@ def is_gguf(path: Path) -> bool:
         return handle.read(4) == GGUF_MAGIC
 
 
-def _reader(path: Path) -> Any:
-    from gguf import GGUFReader
-
-    try:
-        return GGUFReader(str(path))
-    except ValueError as exc:  # the reader maps every tensor: one cut short does not fit its shape
-        raise InvalidModelError(
-            _("{path} is damaged or incomplete ({exc}); copy it again.").format(path=path.name, exc=exc)
-        ) from exc
-    except (KeyError, IndexError, OSError) as exc:
-        raise InvalidModelError(
-            _("{path} is not a readable GGUF file ({exc}).").format(path=path.name, exc=exc)
-        ) from exc
+# GGUF metadata value types (gguf.GGUFValueType) of fixed size, as struct formats.
+_SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
+_STRING, _ARRAY = 8, 9
+_SHORT_ARRAY = 4096  # numeric arrays up to this long are kept (per-layer head counts); longer skipped
+_MAX_DIMS = 4  # GGML_MAX_DIMS
+_SKIPPED = object()  # a value read past but not kept
 
 
-def _field_value(field: Any) -> Any:
-    """A scalar or string metadata value; None for arrays (token lists, merges)."""
-    from gguf import GGUFValueType
+class _HeaderWalk:
+    """The metadata and tensor table of a (little-endian, version 2 or 3) GGUF file, walked in
+    place in a memory map. gguf.GGUFReader reads the same, but builds numpy views of every
+    vocabulary string and merge on the way (3 s for the starter's 49 152 tokens and 48 900
+    merges, far longer for Llama 3's 128 256 and 280 147); here a skipped string costs one length.
+    Any inconsistency (a length past the end, an unknown type) raises ValueError or struct.error."""
 
-    if not field.types or field.types[0] == GGUFValueType.ARRAY:
-        return None
-    value = field.parts[field.data[0]]
-    if field.types[0] == GGUFValueType.STRING:
-        return bytes(value).decode("utf-8", errors="replace")
-    return value.tolist()[0]
+    def __init__(self, buf: Any) -> None:
+        self.buf, self.pos = buf, 0
+
+    def unpack(self, fmt: str) -> tuple:
+        values = struct.unpack_from(fmt, self.buf, self.pos)
+        self.pos += struct.calcsize(fmt)
+        return values
+
+    def skip(self, n: int) -> None:
+        self.pos += n
+        if self.pos > len(self.buf):
+            raise ValueError("the header runs past the end of the file")
+
+    def string(self) -> str:
+        (length,) = self.unpack("<Q")
+        self.skip(length)
+        return bytes(self.buf[self.pos - length : self.pos]).decode("utf-8", errors="replace")
+
+    def value(self, vtype: int) -> Any:
+        """The value of type `vtype` at the position, or _SKIPPED for an array not worth keeping."""
+        if vtype in _SCALARS:
+            return self.unpack("<" + _SCALARS[vtype])[0]
+        if vtype == _STRING:
+            return self.string()
+        if vtype != _ARRAY:
+            raise ValueError(f"unknown metadata type {vtype}")
+        etype, count = self.unpack("<IQ")
+        if etype in _SCALARS:
+            size = struct.calcsize("<" + _SCALARS[etype])
+            if count > _SHORT_ARRAY:
+                self.skip(count * size)
+                return _SKIPPED
+            values = list(struct.unpack_from(f"<{count}{_SCALARS[etype]}", self.buf, self.pos))
+            self.skip(count * size)
+            return values
+        for _i in range(count):  # strings (tokens, merges) or nested arrays: stepped over
+            if etype == _STRING:
+                (length,) = self.unpack("<Q")
+                self.skip(length)
+            else:
+                self.value(etype)
+        return _SKIPPED
+
+    def read(self) -> tuple[dict[str, Any], list[TensorHeader], int]:
+        from gguf import GGMLQuantizationType
+
+        if bytes(self.buf[:4]) != GGUF_MAGIC:
+            raise ValueError("it does not start with GGUF")
+        self.pos = 4
+        version, n_tensors, n_kv = self.unpack("<IQQ")
+        if version not in (2, 3):
+            raise ValueError(f"GGUF version {version} is not one LlamaDesk reads")
+        fields: dict[str, Any] = {
+            "GGUF.version": version,
+            "GGUF.tensor_count": n_tensors,
+            "GGUF.kv_count": n_kv,
+        }
+        for _i in range(n_kv):
+            key = self.string()
+            (vtype,) = self.unpack("<I")
+            value = self.value(vtype)
+            if value is not _SKIPPED:
+                fields[key] = value
+        table = []
+        for _i in range(n_tensors):
+            name = self.string()
+            (n_dims,) = self.unpack("<I")
+            if n_dims > _MAX_DIMS:
+                raise ValueError(f"tensor {name} has {n_dims} dimensions")
+            dims = self.unpack(f"<{n_dims}Q")
+            ggml_type, offset = self.unpack("<IQ")
+            table.append((name, tuple(reversed(dims)), GGMLQuantizationType(ggml_type).name, offset))
+        alignment = fields.get("general.alignment", 32)
+        if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):
+            raise ValueError(f"alignment {alignment!r} is not a power of two")
+        data_offset = -(-self.pos // alignment) * alignment
+        tensors = [TensorHeader(n, s, t, data_offset + o) for n, s, t, o in table]
+        if len({t.name for t in tensors}) != len(tensors):
+            raise ValueError("two tensors have the same name")
+        return fields, tensors, data_offset
 
 
 def read_summary(path: Path) -> GGUFSummary:
-    """Architecture, tensor table and scalar metadata, with every tensor checked to lie inside the
-    file: a truncated download is refused here, in milliseconds, not half-way through a chat."""
-    reader = _reader(path)
-    size = path.stat().st_size
-    tensors = []
-    for tensor in reader.tensors:
-        end = int(tensor.data_offset) + int(tensor.n_bytes)
-        if end > size:
-            raise InvalidModelError(
-                _(
-                    "{path} is truncated: it holds {size:,} bytes but its tensors need {needed:,}; "
-                    "copy it again."
-                ).format(path=path.name, size=size, needed=end)
-            )
-        shape = tuple(int(d) for d in reversed(tensor.shape.tolist()))
-        tensors.append(
-            TensorHeader(
-                tensor.name, shape, tensor.tensor_type.name, int(tensor.n_elements), int(tensor.n_bytes)
-            )
+    """Architecture, tensor table and metadata, with every tensor checked to lie inside the file: a
+    truncated download is refused here, in milliseconds, not half-way through a chat. No tensor
+    data is read (the file is mapped; only the header's pages are touched)."""
+    try:
+        with open(path, "rb") as handle:
+            if os.fstat(handle.fileno()).st_size < 24:  # magic, version and the two counts
+                raise ValueError("it is shorter than a GGUF header")
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+                fields, tensors, data_offset = _HeaderWalk(buf).read()
+                size = len(buf)
+        ends = [t.offset + t.n_bytes for t in tensors]  # n_bytes: ValueError for a row of part blocks
+    except (ValueError, OSError, struct.error, OverflowError, MemoryError) as exc:
+        raise InvalidModelError(
+            _("{path} is not a readable GGUF file ({exc}).").format(path=path.name, exc=exc)
+        ) from exc
+    needed = max(ends, default=data_offset)
+    if needed > size:
+        raise InvalidModelError(
+            _(
+                "{path} is truncated: it holds {size:,} bytes but its tensors need {needed:,}; copy it again."
+            ).format(path=path.name, size=size, needed=needed)
         )
-    fields = {name: _field_value(field) for name, field in reader.fields.items()}
-    fields = {name: value for name, value in fields.items() if value is not None}
     architecture = fields.get("general.architecture")
     if not isinstance(architecture, str):
         raise InvalidModelError(
@@ -133,7 +238,7 @@ def read_summary(path: Path) -> GGUFSummary:
                 path=path.name, exc="no general.architecture"
             )
         )
-    return GGUFSummary(architecture, tensors, fields)
+    return GGUFSummary(architecture, tensors, fields, data_offset)
 
 
 def check_architecture(path: Path, summary: GGUFSummary) -> None:
@@ -214,7 +319,8 @@ def verify_runs(path: Path) -> bool:
     try:
         tokens = llm.tokenize("Hello, world. 你好，世界。".encode(), add_bos=True)[:16]
         llm.eval(tokens)
-        logits = np.asarray(llm.scores[len(tokens) - 1])
+        # Only the last token's logits are kept (llm.scores is left unwritten without logits_all).
+        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits(llm.ctx), shape=(llm.n_vocab(),)).copy()
     finally:
         llm.close()
     if not np.isfinite(logits).all():
@@ -262,17 +368,21 @@ def load_into(model: Any, path: Path, progress: Progress) -> None:
     """Fill a Llama model's parameters from the GGUF file, dequantising one tensor at a time.
 
     The model must have been built from this file's config; its weights may be uninitialised.
+    Each tensor's bytes are read from the mapped file at the offset its header gives, and handed
+    to gguf's own dequantiser shaped as gguf.GGUFReader would hand them: (rows, bytes per row).
     Peak memory is the model itself plus one tensor in fp32."""
+    import numpy as np
     import torch
     from gguf import GGMLQuantizationType
     from gguf.quants import dequantize
 
-    reader = _reader(path)
+    summary = read_summary(path)
     heads = model.config.num_attention_heads
     kv_heads = model.config.num_key_value_heads or heads
     params = dict(model.named_parameters())
     filled: set[str] = set()
-    tensors = [t for t in reader.tensors if t.name not in _NOT_PARAMETERS]
+    tensors = [t for t in summary.tensors if t.name not in _NOT_PARAMETERS]
+    data = np.memmap(path, dtype=np.uint8, mode="r")
     for index, tensor in enumerate(tensors):
         progress(index / max(len(tensors), 1), _("Reading weights"))
         name = _hf_name(tensor.name)
@@ -282,7 +392,8 @@ def load_into(model: Any, path: Path, progress: Progress) -> None:
                     path=path.name, name=tensor.name
                 )
             )
-        values = dequantize(tensor.data, GGMLQuantizationType(tensor.tensor_type))
+        raw = data[tensor.offset : tensor.offset + tensor.n_bytes].reshape(*tensor.shape[:-1], -1)
+        values = dequantize(raw, GGMLQuantizationType[tensor.type])
         values = values.reshape(params[name].shape)  # (rows, columns) or (columns,)
         if not values.flags.writeable:  # float tensors come back as views of the mapped file
             values = values.copy()
@@ -293,6 +404,7 @@ def load_into(model: Any, path: Path, progress: Progress) -> None:
         with torch.no_grad():
             params[name].copy_(torch.from_numpy(values))
         filled.add(name)
+    del data
     missing = [
         n
         for n in params

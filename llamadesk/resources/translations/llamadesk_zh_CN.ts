@@ -554,6 +554,10 @@ Chats are kept only until LlamaDesk closes.</source>
         <translation>{0} 词元/秒</translation>
     </message>
     <message>
+        <source>first token {0} s</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <source>Rename</source>
         <translation>重命名</translation>
     </message>
@@ -1294,12 +1298,24 @@ Chats are kept only until LlamaDesk closes.</source>
         <translation>直接使用原文件夹（不复制）</translation>
     </message>
     <message>
+        <source>Reading what it needs…</source>
+        <translation>正在读取所需内存…</translation>
+    </message>
+    <message>
         <source>Source:</source>
         <translation>来源：</translation>
     </message>
     <message>
         <source>Name:</source>
         <translation>名称：</translation>
+    </message>
+    <message>
+        <source>Memory:</source>
+        <translation>内存：</translation>
+    </message>
+    <message>
+        <source>What it needs could not be read: {0}</source>
+        <translation>无法读取所需内存：{0}</translation>
     </message>
 </context>
 <context>
@@ -1508,6 +1524,10 @@ Run, customise and evaluate Llama-family models on this computer.</source>
         <translation>谱系</translation>
     </message>
     <message>
+        <source>Chat engine</source>
+        <translation>聊天引擎</translation>
+    </message>
+    <message>
         <source>token embeddings</source>
         <translation>词元嵌入</translation>
     </message>
@@ -1568,8 +1588,40 @@ Run, customise and evaluate Llama-family models on this computer.</source>
         <translation>不一致 ✘</translation>
     </message>
     <message>
-        <source>&lt;b&gt;Total by formula:&lt;/b&gt; {0} &amp;nbsp; &lt;b&gt;Counted from weights:&lt;/b&gt; {1} ({2})&lt;br&gt;&lt;b&gt;Weights memory:&lt;/b&gt; {3}&lt;br&gt;&lt;b&gt;KV cache:&lt;/b&gt; {4} per token of context (bf16)</source>
-        <translation>&lt;b&gt;按公式合计：&lt;/b&gt;{0} &amp;nbsp; &lt;b&gt;按权重统计：&lt;/b&gt;{1}（{2}）&lt;br&gt;&lt;b&gt;权重内存：&lt;/b&gt;{3}&lt;br&gt;&lt;b&gt;KV 缓存：&lt;/b&gt;每个上下文词元 {4}（bf16）</translation>
+        <source>&lt;b&gt;Total by formula:&lt;/b&gt; {0} &amp;nbsp; &lt;b&gt;Counted from weights:&lt;/b&gt; {1} ({2})&lt;br&gt;&lt;b&gt;Weights at each precision:&lt;/b&gt; {3}&lt;br&gt;&lt;b&gt;KV cache:&lt;/b&gt; {4} per token of context (bf16)</source>
+        <translation>&lt;b&gt;按公式合计：&lt;/b&gt;{0} &amp;nbsp; &lt;b&gt;按权重统计：&lt;/b&gt;{1}（{2}）&lt;br&gt;&lt;b&gt;各精度下的权重：&lt;/b&gt;{3}&lt;br&gt;&lt;b&gt;KV 缓存：&lt;/b&gt;每个上下文词元 {4}（bf16）</translation>
+    </message>
+    <message>
+        <source>Memory</source>
+        <translation>内存</translation>
+    </message>
+    <message>
+        <source>About {0}: fits in the {1} this computer has ✔</source>
+        <translation>约 {0}：本机 {1} 内存足够 ✔</translation>
+    </message>
+    <message>
+        <source>About {0}: more than the {1} this computer has can spare ✘</source>
+        <translation>约 {0}：超出本机 {1} 内存所能腾出的量 ✘</translation>
+    </message>
+    <message>
+        <source>About {0} for a LoRA with the default settings: fits ✔</source>
+        <translation>默认设置下训练 LoRA 约需 {0}：内存足够 ✔</translation>
+    </message>
+    <message>
+        <source>About {0} for a LoRA with the default settings: too much ✘; about {1} with smaller ones</source>
+        <translation>默认设置下训练 LoRA 约需 {0}：内存不足 ✘；用更小的设置约需 {1}</translation>
+    </message>
+    <message>
+        <source>About {0} for a LoRA with the default settings: too much, even with the smallest ✘</source>
+        <translation>默认设置下训练 LoRA 约需 {0}：内存不足，最小的设置也不够 ✘</translation>
+    </message>
+    <message>
+        <source>Memory to chat</source>
+        <translation>聊天所需内存</translation>
+    </message>
+    <message>
+        <source>Memory to train</source>
+        <translation>训练所需内存</translation>
     </message>
     <message>
         <source>Saved; {0} uses the new setting from its next load.</source>
