@@ -128,3 +128,22 @@ def test_import_dialog_never_fails_on_a_bad_folder(qtbot, tmp_path):
     qtbot.waitUntil(lambda: "could not be read" in dialog.memory_label.text(), timeout=30_000)
     assert "config.json is not valid JSON" in dialog.memory_label.text()
     dialog.reject()
+
+
+def test_quantise_for_chat_writes_a_gguf_and_moves_chat_to_llamacpp(qtbot, view, tiny_model_dir):
+    library.import_model(tiny_model_dir, "tiny")
+    view.refresh(select="tiny")
+    assert view.quantize_button.isEnabled()
+    messages = []
+    view.status_message.connect(messages.append)
+    with qtbot.waitSignal(view.library_changed, timeout=60_000):
+        view.start_quantize("tiny", "q8_0")
+    assert library.get_model("tiny").gguf_path.is_file()
+    assert messages == ["tiny now chats through llama.cpp."]
+    qtbot.waitUntil(view.quantize_button.isEnabled)  # a float model can be quantised again, to another type
+
+
+def test_a_gguf_model_has_nothing_to_quantise(qtbot, view, starter_gguf):
+    library.import_model(starter_gguf, "starter")
+    view.refresh(select="starter")
+    assert not view.quantize_button.isEnabled()

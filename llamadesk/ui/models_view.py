@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QListWidget,
@@ -165,9 +166,19 @@ class ModelsView(QWidget):
             self.quantization_box.addItem(label, mode)
         self.quantization_box.setEnabled(False)
         self.quantization_box.activated.connect(self._on_quantization_chosen)
+        self.quantize_button = QPushButton(self.tr("Quantise for chat…"))
+        self.quantize_button.setToolTip(
+            self.tr(
+                "Write a GGUF file beside this float model so it chats through llama.cpp: "
+                "faster and in far less memory. The float weights stay for training and merging."
+            )
+        )
+        self.quantize_button.setEnabled(False)
+        self.quantize_button.clicked.connect(self._on_quantize_clicked)
         quantization_row = QHBoxLayout()
-        quantization_row.addWidget(QLabel(self.tr("<b>Weights on a CPU</b>")))
+        quantization_row.addWidget(QLabel(self.tr("<b>Weights on a CPU (torch engine)</b>")))
         quantization_row.addWidget(self.quantization_box, 1)
+        quantization_row.addWidget(self.quantize_button)
         self.breakdown = QTableWidget(0, 3)
         self.breakdown.setAccessibleName(self.tr("Parameter breakdown"))
         self.breakdown.setHorizontalHeaderLabels(
@@ -232,6 +243,7 @@ class ModelsView(QWidget):
     def _show_details(self, model_id: str | None) -> None:
         self.remove_button.setEnabled(model_id is not None)
         self.quantization_box.setEnabled(False)
+        self.quantize_button.setEnabled(False)
         self.breakdown.setRowCount(0)
         if model_id is None:
             self.title.setText(self.tr("<h2>No model selected</h2>"))
@@ -248,6 +260,7 @@ class ModelsView(QWidget):
         self.title.setText(f"<h2>{info['id']}</h2>")
         self.quantization_box.setCurrentIndex(max(self.quantization_box.findData(info["quantization"]), 0))
         self.quantization_box.setEnabled(True)
+        self.quantize_button.setEnabled(info["format"] != "gguf" and not self.task_bar.is_busy())
         lineage = info.get("lineage")
         storage = self.tr("in place") if info["in_place"] else self.tr("copied")
         rows = [
@@ -352,6 +365,35 @@ class ModelsView(QWidget):
         )
         self._show_details(model_id)  # the torch engine's memory to chat follows the setting
 
+    def _on_quantize_clicked(self) -> None:
+        model_id = self.selected_id()
+        if model_id is None:
+            return
+        labels = {
+            "q8_0": self.tr("q8_0: nearly the float quality, a quarter of fp32's size"),
+            "q4_1": self.tr("q4_1: smallest and fastest, loses a little quality"),
+            "q4_0": self.tr("q4_0: as small, loses a little more"),
+            "f16": self.tr("f16: float quality, half of fp32's size"),
+        }
+        label, ok = QInputDialog.getItem(
+            self, self.tr("Quantise for chat"), self.tr("GGUF type:"), list(labels.values()), 0, False
+        )
+        if ok:
+            self.start_quantize(model_id, next(k for k, v in labels.items() if v == label))
+
+    def start_quantize(self, model_id: str, qtype: str) -> Task | None:
+        """Write the chat GGUF on a worker thread, with progress and cancel below the panels."""
+        return self.task_bar.start(
+            self.tr("Writing a {0} GGUF of {1}…").format(qtype, model_id),
+            lambda progress: library.quantize_for_chat(model_id, qtype, progress),
+            self._on_quantize_succeeded,
+        )
+
+    def _on_quantize_succeeded(self, entry: library.ModelEntry) -> None:
+        self.status_message.emit(self.tr("{0} now chats through llama.cpp.").format(entry.id))
+        self.refresh(select=entry.id)
+        self.library_changed.emit()
+
     def _on_context_menu(self, pos) -> None:
         if self.selected_id() is None:
             return
@@ -415,6 +457,10 @@ class ModelsView(QWidget):
     def _on_busy_changed(self, busy: bool) -> None:
         self.import_folder_button.setEnabled(not busy)
         self.import_file_button.setEnabled(not busy)
+        if busy:
+            self.quantize_button.setEnabled(False)
+        else:
+            self._show_details(self.selected_id())
 
     def shutdown(self) -> None:
         self.task_bar.shutdown()
