@@ -555,7 +555,7 @@ Chats are kept only until LlamaDesk closes.</source>
     </message>
     <message>
         <source>first token {0} s</source>
-        <translation type="unfinished"></translation>
+        <translation>首个词元 {0} 秒</translation>
     </message>
     <message>
         <source>Rename</source>
@@ -1456,8 +1456,16 @@ Run, customise and evaluate Llama-family models on this computer.</source>
         <translation>int4：最快、最小，质量可能略有下降</translation>
     </message>
     <message>
-        <source>&lt;b&gt;Weights on a CPU&lt;/b&gt;</source>
-        <translation>&lt;b&gt;CPU 上的权重&lt;/b&gt;</translation>
+        <source>Quantise for chat…</source>
+        <translation>量化用于聊天…</translation>
+    </message>
+    <message>
+        <source>Write a GGUF file beside this float model so it chats through llama.cpp: faster and in far less memory. The float weights stay for training and merging.</source>
+        <translation>在此浮点模型旁写入一个 GGUF 文件，使其通过 llama.cpp 聊天：更快，且所需内存少得多。浮点权重保留，用于训练和合并。</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;Weights on a CPU (torch engine)&lt;/b&gt;</source>
+        <translation>&lt;b&gt;CPU 上的权重（torch 引擎）&lt;/b&gt;</translation>
     </message>
     <message>
         <source>Parameter breakdown</source>
@@ -1626,6 +1634,38 @@ Run, customise and evaluate Llama-family models on this computer.</source>
     <message>
         <source>Saved; {0} uses the new setting from its next load.</source>
         <translation>已保存；{0} 下次加载时使用新设置。</translation>
+    </message>
+    <message>
+        <source>q8_0: nearly the float quality, a quarter of fp32&apos;s size</source>
+        <translation>q8_0：质量接近浮点，大小为 fp32 的四分之一</translation>
+    </message>
+    <message>
+        <source>q4_1: smallest and fastest, loses a little quality</source>
+        <translation>q4_1：最小最快，质量略有损失</translation>
+    </message>
+    <message>
+        <source>q4_0: as small, loses a little more</source>
+        <translation>q4_0：同样小，质量损失稍多</translation>
+    </message>
+    <message>
+        <source>f16: float quality, half of fp32&apos;s size</source>
+        <translation>f16：浮点质量，大小为 fp32 的一半</translation>
+    </message>
+    <message>
+        <source>Quantise for chat</source>
+        <translation>量化用于聊天</translation>
+    </message>
+    <message>
+        <source>GGUF type:</source>
+        <translation>GGUF 类型：</translation>
+    </message>
+    <message>
+        <source>Writing a {0} GGUF of {1}…</source>
+        <translation>正在写入 {1} 的 {0} GGUF…</translation>
+    </message>
+    <message>
+        <source>{0} now chats through llama.cpp.</source>
+        <translation>{0} 现在通过 llama.cpp 聊天。</translation>
     </message>
     <message>
         <source>Remove from library</source>
