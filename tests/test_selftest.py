@@ -5,18 +5,16 @@ import json
 import pytest
 
 from llamadesk.cli import main
-from llamadesk.core import adapters, library, selftest
-from llamadesk.core.starter import STARTER_ID, find_starter_gguf
+from llamadesk.core import adapters, engines, library, selftest
+from llamadesk.core.starter import STARTER_ID
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def starter_in_library(starter_hf_dir):
-    """The session's converted starter registered in this test's home, so the GGUF is not converted again."""
-    if find_starter_gguf() is None:
-        pytest.skip("the starter model package is not installed")
-    return library.import_model(starter_hf_dir, STARTER_ID, in_place=True)
+def starter_in_library(starter_gguf):
+    """The starter registered as the packaged app's first run does: its GGUF, kept as it is."""
+    return library.import_model(starter_gguf, STARTER_ID)
 
 
 def test_self_test_passes_and_leaves_the_library_as_it_was(starter_in_library, capsys):
@@ -25,6 +23,8 @@ def test_self_test_passes_and_leaves_the_library_as_it_was(starter_in_library, c
     assert report["ok"] is True
     assert report["model"] == STARTER_ID
     assert report["base_reply"].strip()
+    assert report["engine"] == engines.pick(starter_in_library)[0]  # llama.cpp where it is installed
+    assert report["adapter_changed_reply"]  # the random LoRA reached the engine that answered
     steps = {"load", "generate_base", "make_adapter", "load_adapter", "switch_back"}
     assert set(report["timings_s"]) >= steps
     assert adapters.list_adapters() == []  # the random adapter was removed

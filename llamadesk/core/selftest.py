@@ -67,6 +67,8 @@ def run_self_test() -> dict[str, Any]:
     try:
         step("load", lambda: engine.load(entry.id))
         report["device"] = engine.device
+        # Which engine answers, and why (llama.cpp missing is said here, not as a traceback).
+        report["engine"], report["engine_reason"] = engine.kind, engine.reason
         base = step("generate_base", lambda: _reply(engine))
         if not base.strip():
             raise SelfTestError(_("self-test failed at 'generate_base': the model produced no text."))
