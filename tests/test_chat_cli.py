@@ -44,7 +44,7 @@ def test_repl_keeps_the_conversation_and_saves_it(tiny, capsys, monkeypatch):
     monkeypatch.setattr("builtins.input", lambda _prompt="": next(lines))
     assert main(["chat", tiny, "--system", "Be brief.", "--save", *GREEDY]) == 0
     err = capsys.readouterr().err
-    assert "tiny on cpu" in err and "too long" in err and "Started a new conversation" in err
+    assert "tiny on torch, cpu" in err and "too long" in err and "Started a new conversation" in err
     assert main(["chats", "list", "--json"]) == 0
     conversations = json.loads(capsys.readouterr().out)
     assert [c["title"] for c in conversations] == ["Bye", "Hello"]

@@ -150,3 +150,11 @@ def test_the_starter_chats_on_torch_in_a_process_without_llamacpp(tmp_path, star
     assert "Traceback" not in done.stderr
     reply = done.stdout.strip().splitlines()[-1]
     assert reply and not reply.startswith("Imported")
+
+
+def test_the_user_can_keep_a_model_on_torch(tiny_gguf, capsys):
+    assert main(["models", "set", "tiny", "--engine", "torch"]) == 0
+    assert engines.pick(library.get_model("tiny"))[0] == engines.TORCH
+    assert main(["models", "set", "tiny", "--engine", "auto"]) == 0
+    assert main(["models", "set", "tiny", "--engine", "vulkan"]) == 2
+    assert "Unknown engine 'vulkan'" in capsys.readouterr().err

@@ -156,7 +156,7 @@ def _run(capsys, *argv):
 
 def test_cli_sets_and_shows_the_quantization(tiny, capsys):
     code, out, _ = _run(capsys, "models", "set", "tiny", "--quantization", "int8", "--json")
-    assert code == 0 and json.loads(out) == {"id": "tiny", "quantization": "int8"}
+    assert code == 0 and json.loads(out) == {"id": "tiny", "quantization": "int8", "engine": "auto"}
     code, out, _ = _run(capsys, "models", "info", "tiny")
     assert code == 0 and "quantization:   int8" in out
     code, out, _ = _run(capsys, "models", "list", "--json")

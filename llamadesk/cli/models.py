@@ -36,6 +36,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="MODE",
         help=f"weights for CPU inference: {', '.join(library.QUANTIZATION_MODES)} (none: full precision)",
     )
+    p.add_argument(
+        "--engine",
+        metavar="ENGINE",
+        help=f"chat engine: {', '.join(library.ENGINE_CHOICES)} (auto: llama.cpp for a GGUF on a CPU)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_set)
 
@@ -147,10 +152,13 @@ def _set(args: argparse.Namespace) -> int:
     entry = library.get_model(args.id)
     if args.quantization is not None:
         entry = library.set_quantization(entry.id, args.quantization)
+    if args.engine is not None:
+        entry = library.set_engine(entry.id, args.engine)
+    engine = entry.manifest.get("engine", "auto")
     if args.json:
-        print_json({"id": entry.id, "quantization": entry.quantization})
+        print_json({"id": entry.id, "quantization": entry.quantization, "engine": engine})
     else:
-        print(f"'{entry.id}': quantization {entry.quantization} (from its next load).")
+        print(f"'{entry.id}': engine {engine}, quantization {entry.quantization} (from its next load).")
     return 0
 
 

@@ -27,6 +27,7 @@ MANIFEST = "llamadesk.json"
 GGUF_FILE = "model.gguf"  # an imported GGUF file, kept as it is
 # How a model's weights are held for inference on a CPU (see core/quantize.py); "none" is full precision.
 QUANTIZATION_MODES = ("none", "int8", "int4")
+ENGINE_CHOICES = ("auto", "llama.cpp", "torch")  # which chat engine runs a model (core/engines)
 _ID_PATTERN = re.compile(r"^[\w][\w.\-]{0,99}$")
 
 
@@ -292,6 +293,21 @@ def set_quantization(model_id: str, mode: str) -> ModelEntry:
         )
     entry = get_model(model_id)
     write_json(entry.folder / MANIFEST, entry.manifest | {"quantization": mode})
+    return get_model(model_id)
+
+
+def set_engine(model_id: str, engine: str) -> ModelEntry:
+    """Choose the engine `model_id` chats on: "auto" (llama.cpp for a GGUF on a CPU), or one of
+    them where the user measured the other faster on their machine. Manifest only, from the next
+    load; a choice the model or machine cannot honour falls back to auto with the reason shown."""
+    if engine not in ENGINE_CHOICES:
+        raise LlamaDeskError(
+            _("Unknown engine '{engine}'; choose one of: {choices}.").format(
+                engine=engine, choices=", ".join(ENGINE_CHOICES)
+            )
+        )
+    entry = get_model(model_id)
+    write_json(entry.folder / MANIFEST, entry.manifest | {"engine": engine})
     return get_model(model_id)
 
 

@@ -50,7 +50,13 @@ def _gpu_chosen() -> bool:
 
 
 def pick(entry: library.ModelEntry) -> tuple[str, str]:
-    """The engine for `entry` and the reason, in words a status line can show."""
+    """The engine for `entry` and the reason, in words a status line can show.
+
+    Where both can run a model, llama.cpp is the default: it needs a fraction of the memory (the
+    file mapped as it is, against a dequantised copy) and decodes at least as fast on a CPU. The
+    user's per-model choice (`models set --engine`) wins where it can be honoured."""
+    if entry.manifest.get("engine") == TORCH:
+        return TORCH, _("chosen for this model")
     if entry.gguf_path is None:
         return TORCH, _("a float model runs on the torch engine")
     if _gpu_chosen():
