@@ -88,7 +88,8 @@ def test_send_streams_the_reply_and_commits_it(qtbot, view):
     assert _shows(view, reply.content)
     assert view.conversation_ids() == [view.current_conversation()]
     assert view.conversation_list.currentItem().text() == "Hello"
-    assert statuses and statuses[-1].startswith("tiny · torch · cpu · float32 · ") and "tokens/s" in statuses[-1]
+    assert statuses and statuses[-1].startswith("tiny · torch · cpu · float32 · ")
+    assert "tokens/s" in statuses[-1] and "first token" in statuses[-1]
     assert view.status_text == statuses[-1]
     assert "reached the max new tokens" in view.notice.text()
 
