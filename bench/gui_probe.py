@@ -1,14 +1,17 @@
 """The real window, started the way `llamadesk` starts it, with timestamps: cold start and GUI stalls.
 
-    python bench/gui_probe.py cold  --t0 T [--max-new-tokens N]
-    python bench/gui_probe.py stall [--max-new-tokens N]
+    python bench/gui_probe.py cold  --t0 T [--max-new-tokens N] [--engine app|torch]
+    python bench/gui_probe.py stall [--max-new-tokens N] [--engine app|torch]
 
 Run by `bench/run_all.py` in a subprocess with QT_QPA_PLATFORM=offscreen and LLAMADESK_HOME
 holding the starter model. It repeats what `llamadesk.ui.app.run_app` does (the application with
 its translator, the single-instance guard, the exception hook, `MainWindow`, `show`, the queued
 starter check) and only watches from outside: an event filter notes the window's first paint, the
 chat controller's signals note the model being loaded and the tokens arriving. Nothing in the app
-is changed for it.
+is changed for it. The chat runs on the engine the app picks (llama.cpp for the starter's GGUF on a
+CPU); `--engine torch` makes `SwitchingEngine` pick the torch engine instead, for the figures kept
+beside the app's. The result says which engine answered and, for llama.cpp, with how many threads
+(the app's default here: no thread count is configured, as for a user who never opened Settings).
 
 cold   `--t0` is the parent's `time.time()` just before it started this process, so interpreter
        start and every import count. A question is sent the moment the window has painted, as a
@@ -40,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("mode", choices=["cold", "stall"])
     parser.add_argument("--t0", type=float, default=None, help="the parent's time.time() at launch")
     parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--engine", choices=["app", "torch"], default="app")
     args = parser.parse_args(argv)
     t0 = args.t0 if args.t0 is not None else time.time()
     marks: dict[str, float] = {"imports_started": time.time() - t0}
@@ -51,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     from llamadesk.ui.main_window import MainWindow
 
     marks["imports_done"] = time.time() - t0
+    if args.engine == "torch":
+        from engine_probe import _force_torch
+
+        _force_torch()
     # run_app's steps, in its order.
     application = app_module.create_application([sys.argv[0]])
     if app_module.notify_running():
@@ -97,8 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     painted = FirstPaint()
     window.installEventFilter(painted)
 
-    def loaded(_info: dict) -> None:
+    engine_info: dict = {}
+
+    def loaded(info: dict) -> None:
         marks["model_loaded"] = time.time() - t0
+        engine_info.update(engine=info.get("engine"), engine_reason=info.get("engine_reason"))
         if args.mode == "stall":
             phase["name"] = "between"
             QTimer.singleShot(200, send)
@@ -108,6 +119,11 @@ def main(argv: list[str] | None = None) -> int:
 
     def finished(*_args: object) -> None:
         marks["reply_done"] = time.time() - t0
+        llm = getattr(chat.controller.worker.engine, "llm", None)  # the worker is idle now
+        if llm is not None:
+            import llama_cpp
+
+            engine_info["engine_threads"] = int(llama_cpp.llama_n_threads(llm.ctx))
         # The saved reply was drawn before this signal; the next tick still counts, closing not.
         QTimer.singleShot(0, lambda: phase.update(name="done"))
         QTimer.singleShot(50, window.close)
@@ -129,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     QTimer.singleShot(300_000, window.close)  # a hung run still ends and says so
     application.exec()
     ticker.stop()
-    result = {"event": "result", "mode": args.mode, "marks_s": marks}
+    result = {"event": "result", "mode": args.mode, "marks_s": marks} | engine_info
+    result["torch_imported"] = "torch" in sys.modules
     if args.mode == "cold":
         result["cold_start_window_s"] = marks.get("window_painted")
         result["first_token_s"] = marks.get("first_token")

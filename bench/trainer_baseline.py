@@ -23,7 +23,9 @@ LINEAR_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_p
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--base", required=True, type=Path, help="a Hugging Face model folder")
+    p.add_argument(
+        "--base", required=True, type=Path, help="a Hugging Face model folder, or a library model's folder"
+    )
     p.add_argument("--data-dir", required=True, type=Path, help="a runner's runs/<id>/data folder")
     p.add_argument("--out-dir", required=True, type=Path, help="scratch folder for the Trainer")
     p.add_argument("--max-steps", type=int, required=True)
@@ -65,13 +67,27 @@ class Blocks:
         return {"input_ids": ids, "labels": ids.clone(), "attention_mask": torch.ones_like(ids)}
 
 
+def load_base(folder: Path, dtype):
+    """The base model in `dtype`. A library folder holding a GGUF file (the starter since imports keep
+    GGUF as it is) has no Hugging Face weights: it is dequantised in memory, as the runner does."""
+    manifest = folder / "llamadesk.json"
+    if manifest.is_file():
+        from llamadesk.core import library
+
+        entry = library.ModelEntry(folder.name, folder, json.loads(manifest.read_text(encoding="utf-8")))
+        if entry.format == "gguf":
+            return library.load_causal_lm(entry, dtype)
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import psutil
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import (
-        AutoModelForCausalLM,
         Trainer,
         TrainerCallback,
         TrainingArguments,
@@ -82,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     process = psutil.Process()
     dataset = Blocks(args.data_dir)
     set_seed(args.seed)
-    model = AutoModelForCausalLM.from_pretrained(args.base, dtype=torch.float32)
+    model = load_base(args.base, torch.float32)
     model.config.use_cache = False
     lora = LoraConfig(
         r=args.rank,
