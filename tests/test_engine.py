@@ -16,7 +16,8 @@ from llamadesk.core.chat_templates import (
     fallback_template_name,
     fit_history,
 )
-from llamadesk.core.engine import ChatEngine, EmptyPromptError, GenerationBusyError, NoModelError
+from llamadesk.core.engine import ChatEngine
+from llamadesk.core.engines.base import EmptyPromptError, GenerationBusyError, NoModelError
 from llamadesk.core.errors import NotFoundError
 from llamadesk.core.generation import GenerationSettings, InvalidSettingsError
 

@@ -11,8 +11,8 @@ import pytest
 pytest.importorskip("llama_cpp")
 
 from llamadesk.core import adapters, library, paths, runtime  # noqa: E402
-from llamadesk.core.engine import EmptyPromptError, GenerationBusyError, NoModelError  # noqa: E402
 from llamadesk.core.engines import llamacpp_engine  # noqa: E402
+from llamadesk.core.engines.base import EmptyPromptError, GenerationBusyError, NoModelError  # noqa: E402
 from llamadesk.core.engines.llamacpp_engine import LlamaCppEngine, _guard  # noqa: E402
 from llamadesk.core.errors import IncompatibleAdapterError, InvalidModelError  # noqa: E402
 from llamadesk.core.generation import GenerationSettings  # noqa: E402

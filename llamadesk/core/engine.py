@@ -24,24 +24,13 @@ from llamadesk.core.chat_templates import (
     fallback_template_name,
     fit_history,
 )
+from llamadesk.core.engines.base import Engine
 from llamadesk.core.errors import IncompatibleAdapterError, InvalidModelError, LlamaDeskError, NotFoundError
 from llamadesk.core.generation import GenerationSettings, GenerationStats
 from llamadesk.core.i18n import _
 from llamadesk.core.progress import Progress
 
 log = logging.getLogger(__name__)
-
-
-class GenerationBusyError(LlamaDeskError):
-    """A second reply was requested while one is still being written."""
-
-
-class EmptyPromptError(LlamaDeskError):
-    """The message to answer has no text."""
-
-
-class NoModelError(LlamaDeskError):
-    """Generation was asked for before any model was loaded."""
 
 
 def pick_device(parameters: int) -> tuple[str, Any]:
@@ -130,11 +119,11 @@ def _quiet_loading() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-class ChatEngine:
+class ChatEngine(Engine):
     """One model in memory, answering one conversation at a time (a lock guards it)."""
 
     def __init__(self) -> None:
-        self.model_id: str | None = None
+        super().__init__()
         self.entry: library.ModelEntry | None = None
         self.model: Any = None  # a transformers model, or a peft.PeftModel once adapters are loaded
         self.tokenizer: Any = None
@@ -145,7 +134,6 @@ class ChatEngine:
         self.template: str = ""  # "model" (its own), or the fallback used: "llama3", "chatml", "llama2"
         self.active_adapter: str | None = None
         self.loaded_adapters: list[str] = []
-        self.last_stats: GenerationStats | None = None
         self._fallback_template: str | None = None
         self._stop_ids: frozenset[int] = frozenset()
         self._logits_limit: int | None = None
@@ -153,7 +141,6 @@ class ChatEngine:
         self._vocabularies: dict[str | None, _Vocabulary] = {}
         self._base_rows = 0  # rows of the base's token embeddings: the vocabulary it was made with
         self._kept: _KeptCache | None = None  # the last reply's KV cache, for the next turn
-        self._lock = threading.Lock()
 
     # -- loading ----------------------------------------------------------------------------------
 
@@ -439,10 +426,6 @@ class ChatEngine:
 
     # -- generation -------------------------------------------------------------------------------
 
-    def _require_model(self) -> None:
-        if self.model is None:
-            raise NoModelError(_("No model is loaded; choose a model first."))
-
     def count_tokens(self, messages: list[dict]) -> int:
         return len(self._encode(messages))
 
@@ -465,32 +448,11 @@ class ChatEngine:
             ) from exc
         return list(ids)
 
-    def prompt_budget(self, max_new_tokens: int) -> int:
-        """Tokens the prompt may use: the context minus room for the reply (at most half of it)."""
-        return self.context_length - min(max_new_tokens, self.context_length // 2)
-
-    def stream(
-        self, messages: list[dict], settings: GenerationSettings, cancel: threading.Event
-    ) -> Iterator[str]:
-        """Yield the reply to `messages` piece by piece; `self.last_stats` is set when it ends.
-
-        Close the generator (or run it out) to free the engine: until then it holds the lock."""
-        if not self._lock.acquire(blocking=False):
-            raise GenerationBusyError(_("A reply is still being written; stop it or wait for it to finish."))
-        try:
-            yield from self._generate(messages, settings, cancel)
-        finally:
-            self._lock.release()
-
     def _generate(
         self, messages: list[dict], settings: GenerationSettings, cancel: threading.Event
     ) -> Iterator[str]:
         import torch
 
-        self.last_stats = None
-        self._require_model()
-        if not messages or messages[-1]["role"] != "user" or not messages[-1]["content"].strip():
-            raise EmptyPromptError(_("The message is empty; type something to send."))
         started = time.perf_counter()
         kept, dropped = fit_history(messages, self.count_tokens, self.prompt_budget(settings.max_new_tokens))
         prompt = self._encode(kept)

@@ -14,8 +14,8 @@ from contextlib import closing
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
-from llamadesk.core.engine import GenerationBusyError
 from llamadesk.core.engines import SwitchingEngine
+from llamadesk.core.engines.base import GenerationBusyError
 from llamadesk.core.errors import LlamaDeskError
 from llamadesk.core.generation import GenerationSettings
 from llamadesk.core.logs import setup_logging

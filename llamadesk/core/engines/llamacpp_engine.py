@@ -34,7 +34,7 @@ from llamadesk.core.chat_templates import (
     fallback_template_name,
     fit_history,
 )
-from llamadesk.core.engine import EmptyPromptError, GenerationBusyError, NoModelError
+from llamadesk.core.engines.base import Engine
 from llamadesk.core.errors import IncompatibleAdapterError, InvalidModelError, LlamaDeskError, NotFoundError
 from llamadesk.core.generation import GenerationSettings, GenerationStats
 from llamadesk.core.i18n import _
@@ -140,27 +140,24 @@ def _guard(content: str) -> str:
     return f"{content[:start]}{_OPEN}{core}{_CLOSE}{content[start + len(core) :]}"
 
 
-class LlamaCppEngine:
+class LlamaCppEngine(Engine):
     """One GGUF model in memory, answering one conversation at a time (a lock guards it)."""
 
     name = "llama.cpp"
 
     def __init__(self) -> None:
-        self.model_id: str | None = None
+        super().__init__()
         self.entry: library.ModelEntry | None = None
         self.llm: Any = None  # the llama_cpp.Llama in use
         self.device: str = ""
         self.dtype: str = ""  # the file's main weight type: "Q4_1", "Q8_0", "F16", ...
         self.quantization: str = "none"
-        self.context_length: int = 0
         self.template: str = ""  # "model" (the file's own), or the fallback used
         self.active_adapter: str | None = None
         self.loaded_adapters: list[str] = []
-        self.last_stats: GenerationStats | None = None
         self._vocab: _Vocabulary | None = None
         self._adapters: dict[str, Any] = {}  # adapter id -> llama_adapter_lora pointer
         self._piece = ctypes.create_string_buffer(_PIECE_BUFFER)
-        self._lock = threading.Lock()
 
     # -- loading ----------------------------------------------------------------------------------
 
@@ -378,16 +375,8 @@ class LlamaCppEngine:
 
     # -- prompts ----------------------------------------------------------------------------------
 
-    def _require_model(self) -> None:
-        if self.llm is None:
-            raise NoModelError(_("No model is loaded; choose a model first."))
-
     def count_tokens(self, messages: list[dict]) -> int:
         return len(self._encode(messages))
-
-    def prompt_budget(self, max_new_tokens: int) -> int:
-        """Tokens the prompt may use: the context minus room for the reply (at most half of it)."""
-        return self.context_length - min(max_new_tokens, self.context_length // 2)
 
     def _render(self, messages: list[dict]) -> str:
         from jinja2 import TemplateError
@@ -479,28 +468,11 @@ class LlamaCppEngine:
 
     # -- generation -------------------------------------------------------------------------------
 
-    def stream(
-        self, messages: list[dict], settings: GenerationSettings, cancel: threading.Event
-    ) -> Iterator[str]:
-        """Yield the reply to `messages` piece by piece; `self.last_stats` is set when it ends.
-
-        Close the generator (or run it out) to free the engine: until then it holds the lock."""
-        if not self._lock.acquire(blocking=False):
-            raise GenerationBusyError(_("A reply is still being written; stop it or wait for it to finish."))
-        try:
-            yield from self._generate(messages, settings, cancel)
-        finally:
-            self._lock.release()
-
     def _generate(
         self, messages: list[dict], settings: GenerationSettings, cancel: threading.Event
     ) -> Iterator[str]:
         import llama_cpp
 
-        self.last_stats = None
-        self._require_model()
-        if not messages or messages[-1]["role"] != "user" or not messages[-1]["content"].strip():
-            raise EmptyPromptError(_("The message is empty; type something to send."))
         started = time.perf_counter()
         encoded: dict[tuple[int, ...], list[int]] = {}  # by the message objects in it
 

@@ -1,0 +1,66 @@
+"""What both chat engines share: one reply at a time, the room a prompt may take, the refusals.
+
+The torch engine (`core.engine.ChatEngine`) and llama.cpp's (`engines.llamacpp_engine`) differ in
+how they load and decode, not in the contract the chat panel, the CLI and the self-test rely on:
+`stream()` holds the engine's lock for the whole reply, a second reply is refused in words, and an
+empty message or a missing model is a sentence, never a crash."""
+
+import threading
+from collections.abc import Iterator
+
+from llamadesk.core.errors import LlamaDeskError
+from llamadesk.core.generation import GenerationSettings, GenerationStats
+from llamadesk.core.i18n import _
+
+
+class GenerationBusyError(LlamaDeskError):
+    """A second reply was requested while one is still being written."""
+
+
+class EmptyPromptError(LlamaDeskError):
+    """The message to answer has no text."""
+
+
+class NoModelError(LlamaDeskError):
+    """Generation was asked for before any model was loaded."""
+
+
+class Engine:
+    """The shared half of a chat engine. A subclass loads a model (setting `model_id` and
+    `context_length`) and writes replies in `_generate`, a generator of text pieces."""
+
+    def __init__(self) -> None:
+        self.model_id: str | None = None
+        self.context_length: int = 0
+        self.last_stats: GenerationStats | None = None  # the figures of the latest reply
+        self._lock = threading.Lock()
+
+    def _require_model(self) -> None:
+        if self.model_id is None:
+            raise NoModelError(_("No model is loaded; choose a model first."))
+
+    def prompt_budget(self, max_new_tokens: int) -> int:
+        """Tokens the prompt may use: the context minus room for the reply (at most half of it)."""
+        return self.context_length - min(max_new_tokens, self.context_length // 2)
+
+    def stream(
+        self, messages: list[dict], settings: GenerationSettings, cancel: threading.Event
+    ) -> Iterator[str]:
+        """Yield the reply to `messages` piece by piece; `self.last_stats` is set when it ends.
+
+        Close the generator (or run it out) to free the engine: until then it holds the lock."""
+        if not self._lock.acquire(blocking=False):
+            raise GenerationBusyError(_("A reply is still being written; stop it or wait for it to finish."))
+        try:
+            self.last_stats = None
+            self._require_model()
+            if not messages or messages[-1]["role"] != "user" or not messages[-1]["content"].strip():
+                raise EmptyPromptError(_("The message is empty; type something to send."))
+            yield from self._generate(messages, settings, cancel)
+        finally:
+            self._lock.release()
+
+    def _generate(
+        self, messages: list[dict], settings: GenerationSettings, cancel: threading.Event
+    ) -> Iterator[str]:
+        raise NotImplementedError
