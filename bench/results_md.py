@@ -61,58 +61,55 @@ KEYS = [key for key, _what, _unit in ROWS]
 # are the app's llama.cpp path; what was found on the torch engine (its figures now sit beside the
 # keys) is kept, marked as such, where it still explains those figures.
 NOTES: dict[str, str] = {
-    "engine_overhead_ratio": "measured against llama-cpp-python's own `Llama.generate` on the engine's "
-    "very `Llama` object since 2026-12-05. Two quick runs on the shared 2-core VM (load average ~7) "
-    "gave 0.62 and 1.04; not profiled yet: each pair in results.json carries the engine's own TTFT "
-    "and decode speed seen from the worker thread, which split the wall time between the engine and "
-    "the Qt/ChatHistory path. Torch engine (beside it in full runs): met on 2026-11-29, the streaming "
-    "path decoded as fast as `model.generate` on the same model object.",
-    "decode_vs_llamacpp_ratio": "the app's path runs llama.cpp's own kernels: per token the engine "
-    "does what `Llama.generate` does (one `Llama.eval`, one C sampler call) plus a piece lookup and an "
-    "incremental UTF-8 decode, and the greedy texts of both sides are identical (`same_text`). The "
-    "ratio compares separate children, so it moves with the machine's load between them: single-pair "
-    "quick runs on the busy VM gave 1.21 and 1.61 (2026-12-05); read the full run's ABBA rounds. "
-    "Torch engine (beside it): ~0.23 of llama.cpp on 2026-11-29, the per-token cost of ~550 small "
-    "torch operators run from Python (torch.profiler, int4 starter, 2 threads, ~21 ms of CPU per "
-    "token: int4 matmuls 7.2 ms, the int8 output layer 2.8 ms, attention 2.6 ms, KV-cache torch.cat "
-    "1.9 ms, ~6 ms of dispatcher and Python cost).",
-    "decode_1b_vs_llamacpp_ratio": "single-pair quick runs on the busy VM gave 0.99 and 0.17 "
-    "(2026-12-05; in the second the app's child took 46 s and the raw one 11 s for the same work, the "
-    "machine's load swinging between them); the full run's ABBA rounds are the figure to read.",
+    "engine_overhead_ratio": "met: 1.039 in the full run of 2026-12-05 (107.6 vs 107.8 tokens/s, pair "
+    "ratios 0.91-1.14), measured "
+    "against llama-cpp-python's own `Llama.generate` on the engine's very `Llama` object. The first full "
+    "run of that day crashed at exit (bool_dealloc): PySide6 6.12.0's Signal.emit dropped a reference to "
+    "True per call; pinned 6.11.3 since (tests/test_qt_binding.py). Torch engine beside it: 1.032.",
+    "decode_vs_llamacpp_ratio": "met: 0.978 in the full run of 2026-12-05 (best replies 191.7 vs 195.9 "
+    "tokens/s, round ratios "
+    "1.02-1.13, same greedy text). Per token the engine does what `Llama.generate` does (one "
+    "`Llama.eval`, one C sampler call) plus a piece lookup and an incremental UTF-8 decode. Torch engine "
+    "beside it: ~55 tokens/s, the per-token cost of ~550 small torch operators run from Python "
+    "(torch.profiler, 2026-11-29).",
+    "decode_1b_vs_llamacpp_ratio": "met: 1.016 in the full run of 2026-12-05 (17.5 vs 17.2 tokens/s, round "
+    "ratios 0.99-1.12, same text)."
+    " The torch engine's int4 decode, 16.7 tokens/s, needs a 6.2 GiB peak.",
     "gguf_import_disk_ratio": "met: the file is copied as it is and hashed in the same pass; the "
     "side files (config, the 3.4 MB tokenizer.json, chat template, manifest) add ~3.5 MB to the "
     "700 MiB file (2026-12-05).",
     "chat_1b_peak_rss_over_file": "met: 824 MiB for the 700 MiB file (2026-12-05): the mapped file, "
     "~52 MiB of imports (python, llama_cpp, the engine; torch is not imported on this path), the KV "
     "cache for the file's 2048-token context (44 MiB) and llama.cpp's compute buffers.",
-    "ttft_turn10_over_turn1": "llama.cpp keeps the context's keys and values between turns and "
-    "evaluates only what follows the shared prefix (plus two tokens, see the engine's _keep_prefix), "
-    "so turn 10 reads ~20 new tokens as turn 1 reads ~26; single-conversation quick runs on the busy "
-    "VM gave 0.65 and 0.07 (2026-12-05). Torch engine (beside it): 1.04-1.2 since its weights went "
-    "int4, attention over the cache and torch.cat appends showing at turn 10 (torch.profiler, "
-    "2026-11-29).",
+    "ttft_turn10_over_turn1": "met: 0.97 in the full run of 2026-12-05 (79 ms at turn 1, 81 ms at turn 10 "
+    "with 597 of 617 prompt "
+    "tokens reused): llama.cpp keeps the context's keys and values between turns and evaluates only what "
+    "follows the shared prefix (plus two tokens, see the engine's _keep_prefix). Torch engine beside it: "
+    "0.90.",
     "adapter_switch_s": "llama.cpp: `llama_set_adapters_lora` with the GGUF LoRAs loaded once, "
     "~60 µs including the context reset (the kept keys and values came from other weights, so the "
     "next reply reads its whole prompt again); the torch engine's PEFT switch 10-23 ms (2026-12-05).",
-    "reload_s": "llama.cpp maps the file: 0.2-0.45 s in quick runs on the busy VM. The torch engine's "
-    "reload, which dequantises the GGUF and quantises it to int4, took 4-20 s there (2026-12-05).",
-    "gui_max_stall_ms": "llama.cpp path, quick runs (2026-12-05): 17 ms loading / 9 ms streaming, and "
-    "40 / 104 ms in a run at load average 7 (the 104 ms mid-reply). Loading no longer imports torch "
-    "and transformers on the engine thread, which held the GIL for 195-316 ms on the torch engine "
-    "(py-spy record --gil, 2026-11-29: module imports, json.loads of tokenizer.json in AutoTokenizer).",
-    "cold_start_window_s": "the window paints before the model loads (0.7-1.2 s in quick runs on the "
-    "busy VM); the llama.cpp path imports neither torch nor transformers (`torch_imported` false).",
-    "first_token_s": "llama.cpp: the model is loaded ~0.2-0.3 s after the first paint, the first token "
-    "follows (1.1 and 2.8 s from launch in quick runs on the busy VM, 2026-12-05). Torch engine "
-    "(beside it): 5.6-19 s, the load dequantising the GGUF and quantising it to int4.",
-    "train_tokps_ratio_vs_trainer": "met, within noise of 1.0: 1.007 (6 steps, 2 repeats each), 0.995 "
-    "and 1.011 in earlier runs, 1.03 over the full 10 steps of bench/train_results.json (2026-11-29, "
-    "float starter). Both sides now dequantise the GGUF starter in memory. The runner's step is the "
-    "same forward, backward and AdamW step as the Trainer's; no gap to profile.",
-    "train_peak_mem_ratio_vs_trainer": "met: 0.994 (1987 vs 1999 MiB), 1.003 in an earlier run, inside "
-    "the runner's own 2.5 % spread between repeats (2026-11-29). The runner frees each micro-batch's "
-    "loss graph right after backward (kept alive into the next forward it cost ~190 MiB), and its "
-    "process also runs the final evaluation, checkpoint and adapter registration.",
+    "reload_s": "llama.cpp maps the file: 0.22 s in the full run of 2026-12-05. The torch engine's reload, "
+    "which "
+    "dequantises the GGUF and quantises it to int4, took 1.8 s there (4-20 s on the busy VM).",
+    "gui_max_stall_ms": "met: 18 ms loading, 6 ms streaming in the full run of 2026-12-05 (torch engine: "
+    "188 / 16 ms). "
+    "Loading no longer imports torch and transformers on the engine thread, which held the GIL for "
+    "195-316 ms on the torch engine (py-spy record --gil, 2026-11-29).",
+    "cold_start_window_s": "0.83 s in the full run of 2026-12-05: the window paints before the model loads; "
+    "the llama.cpp path "
+    "imports neither torch nor transformers (`torch_imported` false).",
+    "first_token_s": "met: 1.27 s from launch in the full run of 2026-12-05 (model loaded 0.2 s after the "
+    "first paint). "
+    "Torch engine beside it: 6.2 s, the load dequantising the GGUF and quantising it to int4.",
+    "train_tokps_ratio_vs_trainer": "0.996 in the full run of 2026-12-05 (180.3 vs 181.0 tokens/s, 6 steps, "
+    "2 repeats each), 1.007, 0.995"
+    " and 1.011 in earlier runs: within the noise of 1.0, both sides running the same forward, backward "
+    "and AdamW step on the GGUF starter dequantised in memory; no gap to profile.",
+    "train_peak_mem_ratio_vs_trainer": "1.005 in the full run of 2026-12-05 (2070 vs 2060 MiB), 0.994 and "
+    "1.003 earlier: inside the runner's"
+    " own 2.5 % spread between repeats. The runner's process also runs the final evaluation, checkpoint "
+    "and adapter registration.",
     "chat_peak_rss_over_weights": "not met, and it cannot be on this model at this context "
     "(2026-12-05): the engine allocates llama.cpp's KV cache for its whole context (8192, the "
     "starter's trained context) as f16 keys and values, and it is resident from the load: ~180 MiB, "
