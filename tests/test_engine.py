@@ -55,6 +55,7 @@ def test_streams_pieces_and_reports_figures(engine):
         "template": "model",
         "adapter": None,
         "memory_bytes": 0,
+        "engine": "torch",
     }
     assert engine.memory_bytes() > 0
 

@@ -122,17 +122,13 @@ def _quiet_loading() -> Iterator[None]:
 class ChatEngine(Engine):
     """One model in memory, answering one conversation at a time (a lock guards it)."""
 
+    name = "torch"
+
     def __init__(self) -> None:
         super().__init__()
         self.entry: library.ModelEntry | None = None
         self.model: Any = None  # a transformers model, or a peft.PeftModel once adapters are loaded
         self.tokenizer: Any = None
-        self.device: str = ""
-        self.dtype: str = ""
-        self.quantization: str = "none"  # "none", "int8" or "int4": how the base weights are held
-        self.context_length: int = 0
-        self.template: str = ""  # "model" (its own), or the fallback used: "llama3", "chatml", "llama2"
-        self.active_adapter: str | None = None
         self.loaded_adapters: list[str] = []
         self._fallback_template: str | None = None
         self._stop_ids: frozenset[int] = frozenset()
@@ -248,22 +244,7 @@ class ChatEngine(Engine):
             import torch
 
             return int(torch.cuda.memory_allocated())
-        import psutil
-
-        return int(psutil.Process().memory_info().rss)
-
-    def info(self) -> dict[str, Any]:
-        """What the status bar and `chat --verbose` show about the loaded model."""
-        return {
-            "model_id": self.model_id,
-            "device": self.device,
-            "dtype": self.dtype,
-            "quantization": self.quantization,
-            "context_length": self.context_length,
-            "template": self.template,
-            "adapter": self.active_adapter,
-            "memory_bytes": self.memory_bytes(),
-        }
+        return super().memory_bytes()
 
     # -- adapters ---------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ empty message or a missing model is a sentence, never a crash."""
 
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 from llamadesk.core.errors import LlamaDeskError
 from llamadesk.core.generation import GenerationSettings, GenerationStats
@@ -31,9 +32,36 @@ class Engine:
 
     def __init__(self) -> None:
         self.model_id: str | None = None
+        self.device: str = ""  # "cpu", "cuda", "mps"
+        self.dtype: str = ""  # torch's dtype, or the GGUF file's main weight type ("Q4_1")
+        self.quantization: str = "none"  # the torch engine's CPU weights: "none", "int8", "int4"
         self.context_length: int = 0
+        self.template: str = ""  # "model" (its own template), or a fallback: "llama3", "chatml", "llama2"
+        self.active_adapter: str | None = None
         self.last_stats: GenerationStats | None = None  # the figures of the latest reply
         self._lock = threading.Lock()
+
+    name = ""  # "torch" or "llama.cpp": what the status line calls the engine
+
+    def memory_bytes(self) -> int:
+        """The process's resident memory (a mapped file's pages count once they are read)."""
+        import psutil
+
+        return int(psutil.Process().memory_info().rss)
+
+    def info(self) -> dict[str, Any]:
+        """What the status bar and `chat --verbose` show about the loaded model."""
+        return {
+            "model_id": self.model_id,
+            "device": self.device,
+            "dtype": self.dtype,
+            "quantization": self.quantization,
+            "context_length": self.context_length,
+            "template": self.template,
+            "adapter": self.active_adapter,
+            "memory_bytes": self.memory_bytes(),
+            "engine": self.name,
+        }
 
     def _require_model(self) -> None:
         if self.model_id is None:

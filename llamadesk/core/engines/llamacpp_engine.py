@@ -149,11 +149,6 @@ class LlamaCppEngine(Engine):
         super().__init__()
         self.entry: library.ModelEntry | None = None
         self.llm: Any = None  # the llama_cpp.Llama in use
-        self.device: str = ""
-        self.dtype: str = ""  # the file's main weight type: "Q4_1", "Q8_0", "F16", ...
-        self.quantization: str = "none"
-        self.template: str = ""  # "model" (the file's own), or the fallback used
-        self.active_adapter: str | None = None
         self.loaded_adapters: list[str] = []
         self._vocab: _Vocabulary | None = None
         self._adapters: dict[str, Any] = {}  # adapter id -> llama_adapter_lora pointer
@@ -296,26 +291,6 @@ class LlamaCppEngine(Engine):
         self.device = self.dtype = self.template = ""
         self.quantization = "none"
         self.context_length = 0
-
-    def memory_bytes(self) -> int:
-        """The process's resident memory (the mapped file's pages count once they are read)."""
-        import psutil
-
-        return int(psutil.Process().memory_info().rss)
-
-    def info(self) -> dict[str, Any]:
-        """What the status bar and `chat --verbose` show about the loaded model."""
-        return {
-            "model_id": self.model_id,
-            "device": self.device,
-            "dtype": self.dtype,
-            "quantization": self.quantization,
-            "context_length": self.context_length,
-            "template": self.template,
-            "adapter": self.active_adapter,
-            "memory_bytes": self.memory_bytes(),
-            "engine": self.name,
-        }
 
     # -- adapters ---------------------------------------------------------------------------------
 
