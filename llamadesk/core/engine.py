@@ -493,13 +493,11 @@ class ChatEngine(Engine):
             if consistent:  # also when the reader closed the stream early: the cache matches `fed`
                 self._kept = _KeptCache(self._cache_key(), fed, cache)
 
-        ended = time.perf_counter()
-        decode_time = last_at - first_at
-        self.last_stats = GenerationStats(
-            new_tokens=len(new),
-            seconds=ended - started,
-            tokens_per_s=(len(new) - 1) / decode_time if len(new) > 1 and decode_time > 0 else 0.0,
-            ttft_s=first_at - started,
+        self.last_stats = GenerationStats.timed(
+            len(new),
+            started,
+            first_at,
+            last_at,
             truncated_turns=dropped,
             prompt_tokens=len(prompt),
             reused_tokens=reused,

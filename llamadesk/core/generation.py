@@ -4,6 +4,7 @@ Settings travel as JSON: they are stored with every conversation and every messa
 be reproduced later with exactly the settings that produced it."""
 
 import logging
+import time
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -100,6 +101,21 @@ class GenerationStats:
     reused_tokens: int = 0  # prompt tokens whose keys and values came from the previous turn
     finish_reason: str = "eos"  # "eos" | "length" | "stopped"
     seed: int | None = None  # the seed actually used, so a sampled reply can be reproduced
+
+    @classmethod
+    def timed(
+        cls, new_tokens: int, started: float, first_at: float, last_at: float, **rest: Any
+    ) -> "GenerationStats":
+        """The figures of a reply from its clock readings (time.perf_counter): the call, the first
+        token and the last one; decode speed counts the tokens after the first."""
+        decode_time = last_at - first_at
+        return cls(
+            new_tokens=new_tokens,
+            seconds=time.perf_counter() - started,
+            tokens_per_s=(new_tokens - 1) / decode_time if new_tokens > 1 and decode_time > 0 else 0.0,
+            ttft_s=first_at - started,
+            **rest,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
