@@ -60,10 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         build_parser().print_help()
         return 2
+    from llamadesk.core.atomic import clean_leftovers
+    from llamadesk.core.disk import full_disk_error, is_disk_full
     from llamadesk.core.logs import setup_logging
+    from llamadesk.core.paths import data_home
 
     try:
         log_file = setup_logging()  # fails only with a LlamaDeskError: the data folder is unusable
+        clean_leftovers(data_home())
         return int(args.handler(args) or 0)
     except LlamaDeskError as exc:
         print(f"llamadesk: {exc}", file=sys.stderr)
@@ -71,7 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(_("llamadesk: interrupted."), file=sys.stderr)
         return 130
-    except Exception:
+    except Exception as exc:
+        if is_disk_full(exc):  # a write no command foresaw: still a full disk, said as one
+            log.warning("disk full in `llamadesk %s`", " ".join(argv), exc_info=True)
+            print(f"llamadesk: {full_disk_error(data_home())}", file=sys.stderr)
+            return 2
         log.exception("unexpected error in `llamadesk %s`", " ".join(argv))
         print(
             _("llamadesk: unexpected error; the details are in {path}").format(path=log_file), file=sys.stderr

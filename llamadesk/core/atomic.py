@@ -120,3 +120,18 @@ def clean_stale_staging(parent: Path) -> None:
         if pid_text.isdigit() and _pid_alive(int(pid_text)):
             continue
         shutil.rmtree(entry, ignore_errors=True)
+
+
+def clean_leftovers(root: Path) -> None:
+    """Clean the staging folders of killed processes throughout the library at `root`: every
+    command and the window's start call this, so a killed import or merge never keeps its space
+    until the next write of the same kind."""
+    if not root.is_dir():
+        return
+    clean_stale_staging(root)
+    for folder in root.iterdir():
+        if folder.is_dir() and not folder.name.startswith("."):
+            clean_stale_staging(folder)
+            for entry in folder.iterdir():
+                if entry.is_dir() and (entry / "checkpoints").is_dir():  # a training run's
+                    clean_stale_staging(entry / "checkpoints")

@@ -38,3 +38,7 @@ class Cancelled(LlamaDeskError):
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or _("Cancelled; nothing was changed."))
+
+
+class BusyError(LlamaDeskError):
+    """Another process (or window) is doing the same thing right now; trying again later works."""

@@ -20,6 +20,7 @@ from llamadesk.core.atomic import clean_stale_staging, registering, remove_folde
 from llamadesk.core.errors import AlreadyExistsError, InvalidModelError, LlamaDeskError, NotFoundError
 from llamadesk.core.formats import gguf, hf
 from llamadesk.core.i18n import _
+from llamadesk.core.names import is_valid_name, shown
 from llamadesk.core.params import ParamBreakdown, breakdown_from_config, count_from_shapes
 from llamadesk.core.progress import Progress
 
@@ -28,7 +29,6 @@ GGUF_FILE = "model.gguf"  # an imported GGUF file, kept as it is
 # How a model's weights are held for inference on a CPU (see core/quantize.py); "none" is full precision.
 QUANTIZATION_MODES = ("none", "int8", "int4")
 ENGINE_CHOICES = ("auto", "llama.cpp", "torch")  # which chat engine runs a model (core/engines)
-_ID_PATTERN = re.compile(r"^[\w][\w.\-]{0,99}$")
 
 
 @dataclass(frozen=True)
@@ -84,11 +84,11 @@ class ModelEntry:
 
 
 def validate_id(model_id: str) -> str:
-    if not _ID_PATTERN.match(model_id):
+    if not is_valid_name(model_id):
         raise InvalidModelError(
             _(
                 "'{model_id}' cannot be used as a name: use letters, digits, '.', '-' or '_' (at most 100)."
-            ).format(model_id=model_id)
+            ).format(model_id=shown(model_id))
         )
     return model_id
 
@@ -139,7 +139,9 @@ def get_model(model_id: str) -> ModelEntry:
     folder = paths.models_dir() / model_id
     entry = _load_entry(folder) if folder.is_dir() else None
     if entry is None:
-        raise NotFoundError(_("There is no model '{model_id}' in the library.").format(model_id=model_id))
+        raise NotFoundError(
+            _("There is no model '{model_id}' in the library.").format(model_id=shown(model_id))
+        )
     return entry
 
 
@@ -164,12 +166,16 @@ def register_model_folder(
     target = root / model_id
     if target.exists():
         raise AlreadyExistsError(
-            _("A model named '{model_id}' already exists; choose another name.").format(model_id=model_id)
+            _("A model named '{model_id}' already exists; choose another name.").format(
+                model_id=shown(model_id)
+            )
         )
     in_place = bool(manifest.get("in_place"))
     with registering(
         target,
-        taken=_("A model named '{model_id}' already exists; choose another name.").format(model_id=model_id),
+        taken=_("A model named '{model_id}' already exists; choose another name.").format(
+            model_id=shown(model_id)
+        ),
         failed=_("The import failed: {reason}. The library is unchanged."),
     ) as staging:
         verified = build(staging, progress.sub(0.0, 0.7))
@@ -325,7 +331,9 @@ def quantize_for_chat(model_id: str, qtype: str, progress: Progress | None = Non
     entry = get_model(model_id)
     if entry.format == "gguf":
         raise InvalidModelError(
-            _("'{model_id}' is a GGUF model already; llama.cpp runs its own file.").format(model_id=model_id)
+            _("'{model_id}' is a GGUF model already; llama.cpp runs its own file.").format(
+                model_id=shown(model_id)
+            )
         )
     if qtype not in EXPORT_TYPES:
         raise InvalidModelError(
@@ -344,7 +352,7 @@ def quantize_for_chat(model_id: str, qtype: str, progress: Progress | None = Non
     for index, adapter in enumerate(mine):
         progress(0.9 + 0.1 * index / len(mine), _("Converting adapter {adapter}").format(adapter=adapter.id))
         adapters.add_gguf_lora(adapter, entry)
-    progress(1.0, _("{model_id} chats through llama.cpp").format(model_id=model_id))
+    progress(1.0, _("{model_id} chats through llama.cpp").format(model_id=shown(model_id)))
     return entry
 
 

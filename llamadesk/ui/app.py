@@ -12,6 +12,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from llamadesk import __version__
+from llamadesk.core.atomic import clean_leftovers
 from llamadesk.core.errors import LlamaDeskError
 from llamadesk.core.logs import setup_logging
 from llamadesk.core.paths import APP_NAME, data_home, pin_data_home
@@ -97,6 +98,7 @@ def run_app(argv: list[str] | None = None) -> int:
     if not instance.listen():
         log.warning("single-instance guard unavailable; a second launch will open a second window")
     _install_excepthook()
+    clean_leftovers(data_home())
     from llamadesk.ui.main_window import MainWindow
 
     window = MainWindow()

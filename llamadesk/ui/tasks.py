@@ -11,8 +11,10 @@ from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
+from llamadesk.core.disk import full_disk_error, is_disk_full
 from llamadesk.core.errors import Cancelled, LlamaDeskError
 from llamadesk.core.logs import setup_logging
+from llamadesk.core.paths import data_home
 from llamadesk.core.progress import Progress
 
 log = logging.getLogger("llamadesk.ui")
@@ -40,9 +42,13 @@ class _Worker(QObject):
         except LlamaDeskError as exc:
             self.failed.emit(str(exc))
         except Exception as exc:  # shown to the user with the log path, never swallowed
-            log.exception("background task failed")
-            text = QCoreApplication.translate("tasks", "Unexpected error: {0}. Details are in {1}.")
-            self.failed.emit(text.format(exc, setup_logging()))
+            if is_disk_full(exc):  # a write no core function foresaw: still said as a full disk
+                log.warning("background task met a full disk", exc_info=True)
+                self.failed.emit(str(full_disk_error(data_home())))
+            else:
+                log.exception("background task failed")
+                text = QCoreApplication.translate("tasks", "Unexpected error: {0}. Details are in {1}.")
+                self.failed.emit(text.format(exc, setup_logging()))
         else:
             self.succeeded.emit(result)
         finally:

@@ -21,6 +21,7 @@ from llamadesk.core.corpus.reading import OnError, ReadReport
 from llamadesk.core.corpus.scan import SPLITS, UNIT_KINDS, CorpusSummary, Scanner, Split, UnitKind, scan_units
 from llamadesk.core.errors import AlreadyExistsError, CorpusError, NotFoundError
 from llamadesk.core.i18n import _
+from llamadesk.core.names import is_valid_name, shown
 from llamadesk.core.progress import Progress
 
 MANIFEST = "manifest.json"
@@ -29,7 +30,6 @@ UNIT_FILES: dict[UnitKind, dict[Split, str]] = {
     "text": {"train": "text-train.jsonl", "validation": "text-validation.jsonl"},
     "conversation": {"train": "conversations-train.jsonl", "validation": "conversations-validation.jsonl"},
 }
-_ID_PATTERN = re.compile(r"^\w[\w.\-]{0,99}$")
 
 
 @dataclass(frozen=True)
@@ -139,12 +139,12 @@ def add_corpus(
 def _new_id(name: str | None, first: Path, root: Path) -> str:
     if name is not None:
         corpus_id = name.strip()
-        if not _ID_PATTERN.match(corpus_id):
+        if not is_valid_name(corpus_id):
             raise CorpusError(
                 _(
                     "'{name}' cannot be used as a corpus name: use letters, digits, '.', '-' "
                     "or '_' (at most 100)."
-                ).format(name=name)
+                ).format(name=shown(name))
             )
         if (root / corpus_id).exists():
             raise AlreadyExistsError(
@@ -194,7 +194,7 @@ def list_corpora() -> list[CorpusEntry]:
 
 def get_corpus(corpus_id: str) -> CorpusEntry:
     folder = data_paths.corpora_dir() / corpus_id
-    entry = _load_entry(folder) if _ID_PATTERN.match(corpus_id) and folder.is_dir() else None
+    entry = _load_entry(folder) if is_valid_name(corpus_id) and folder.is_dir() else None
     if entry is None:
         raise NotFoundError(_("There is no corpus '{corpus_id}'.").format(corpus_id=corpus_id))
     return entry

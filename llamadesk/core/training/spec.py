@@ -9,7 +9,6 @@ per-step batch of 2 × 4 accumulated instead of 1 × 8 on each of many GPUs."""
 import json
 import logging
 import math
-import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from types import NoneType, UnionType
@@ -18,6 +17,7 @@ from typing import Any, get_args, get_origin
 from llamadesk.core.atomic import write_json
 from llamadesk.core.errors import LlamaDeskError
 from llamadesk.core.i18n import N_, _
+from llamadesk.core.names import is_valid_name, shown
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,6 @@ LINEAR_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_p
 # Trained in full (not LoRA) when asked, as in the recipe's pre-training: new vocabulary needs them.
 EMBEDDING_MODULES = ("embed_tokens", "lm_head")
 _KIND_DEFAULTS = {"pt": {"lr": 2e-4, "epochs": 1.0}, "sft": {"lr": 1e-4, "epochs": 2.0}}
-_ID_PATTERN = re.compile(r"^\w[\w.\-]{0,99}$")
 
 
 _TYPE_WORDS = {
@@ -106,12 +105,12 @@ class TrainSpec:
             raise SpecError(
                 _("Choose training data: one or more corpora or files (field 'data', flag --data).")
             )
-        if not _ID_PATTERN.match(self.out):
+        if not is_valid_name(self.out):
             raise SpecError(
                 _(
                     "'{out}' cannot be an adapter name (field 'out', flag --out): use "
                     "letters, digits, '.', '-' or '_' (at most 100)."
-                ).format(out=self.out)
+                ).format(out=shown(self.out))
             )
         self._check_ranges()
         if self.extend_vocab is not None and self.kind != "pt":
