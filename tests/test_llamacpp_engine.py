@@ -1,24 +1,22 @@
 """The llama.cpp chat engine on the real starter GGUF: answers, batched prompts, stop, prefix reuse,
 seeds, the busy lock, control-token text in messages, and GGUF LoRA switching without a reload."""
 
-import json
 import threading
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 pytest.importorskip("llama_cpp")
 
-from llamadesk.core import adapters, library, paths, runtime  # noqa: E402
+from llamadesk.core import runtime  # noqa: E402
 from llamadesk.core.engines import llamacpp_engine  # noqa: E402
 from llamadesk.core.engines.base import EmptyPromptError, GenerationBusyError, NoModelError  # noqa: E402
 from llamadesk.core.engines.llamacpp_engine import LlamaCppEngine, _guard  # noqa: E402
 from llamadesk.core.errors import IncompatibleAdapterError, InvalidModelError  # noqa: E402
 from llamadesk.core.generation import GenerationSettings  # noqa: E402
+from tests.starter_fixtures import register_gguf_adapter, register_starter  # noqa: E402
 
 MODEL_ID = "starter-llamacpp"
-SHA = "starter-test-sha"
 GREEDY = GenerationSettings(temperature=0.0, repetition_penalty=1.0, max_new_tokens=12)
 # With the template's default system prompt the 135M starter answers in French riddles.
 QUESTION = [
@@ -27,22 +25,10 @@ QUESTION = [
 ]
 
 
-def _register(root: Path, gguf_path: Path | None) -> None:
-    """A library entry for the starter as the GGUF import writes it (file referenced in place), made
-    by hand: the real import hashes and test-runs the file, far too slow for every test module."""
-    folder = root / "models" / MODEL_ID
-    folder.mkdir(parents=True, exist_ok=True)
-    manifest = {"format": "gguf", "in_place": True, "sha256": SHA, "quantization": "int4", "dtype": "Q4_1"}
-    if gguf_path is not None:
-        manifest["gguf"] = str(gguf_path)
-    (folder / library.MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
-    (folder / "config.json").write_text(json.dumps({"max_position_embeddings": 8192}), encoding="utf-8")
-
-
 @pytest.fixture(scope="module")
 def engine(starter_gguf, tmp_path_factory):
     root = tmp_path_factory.mktemp("llamacpp-home")
-    _register(root, starter_gguf)
+    register_starter(root, starter_gguf, MODEL_ID)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LLAMADESK_HOME", str(root))
         # One thread: on a CPU shared with other jobs (CI runners, this 2-core machine) two
@@ -191,7 +177,7 @@ def test_a_file_without_a_chat_template_gets_the_fallback_for_its_tokens(fresh):
 
 @pytest.mark.slow
 def test_loading_again_frees_the_previous_model(home, starter_gguf):
-    _register(home, starter_gguf)
+    register_starter(home, starter_gguf, MODEL_ID)
     chat = LlamaCppEngine()
     chat.load(MODEL_ID)
     first = chat.llm
@@ -205,7 +191,7 @@ def test_errors_without_a_model_or_without_a_gguf(home):
     chat = LlamaCppEngine()
     with pytest.raises(NoModelError):
         _reply(chat, QUESTION)
-    _register(home, None)
+    register_starter(home, None, MODEL_ID)
     with pytest.raises(InvalidModelError, match="no GGUF file"):
         chat.load(MODEL_ID)
     assert chat.model_id is None and chat.info()["engine"] == "llama.cpp"
@@ -214,42 +200,10 @@ def test_errors_without_a_model_or_without_a_gguf(home):
 # -- adapters ---------------------------------------------------------------------------------------
 
 
-def _write_lora(path: Path, metadata: dict, scale: float, rank: int = 4) -> None:
-    """A GGUF LoRA on every attention output projection: A random, B random times `scale` (zero:
-    the adapter changes nothing)."""
-    import gguf
-    import numpy as np
-
-    width, layers = int(metadata["llama.embedding_length"]), int(metadata["llama.block_count"])
-    rng = np.random.default_rng(0)
-    writer = gguf.GGUFWriter(str(path), "llama")
-    writer.add_type("adapter")
-    writer.add_string("adapter.type", "lora")
-    writer.add_float32("adapter.lora.alpha", float(rank))  # llama.cpp scales by alpha / rank = 1
-    for layer in range(layers):
-        a = rng.standard_normal((rank, width)).astype(np.float32)  # PEFT's lora_A: (r, in)
-        b = (rng.standard_normal((width, rank)) * scale).astype(np.float32)  # lora_B: (out, r)
-        writer.add_tensor(f"blk.{layer}.attn_output.weight.lora_a", a)
-        writer.add_tensor(f"blk.{layer}.attn_output.weight.lora_b", b)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-
-
-def _register_adapter(adapter_id: str, metadata: dict | None, scale: float = 0.0) -> None:
-    folder = paths.adapters_dir() / adapter_id
-    folder.mkdir(parents=True)
-    manifest = {"base_id": MODEL_ID, "base_sha256": SHA, "kind": "imported"}
-    (folder / adapters.MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
-    if metadata is not None:
-        _write_lora(folder / adapters.GGUF_LORA, metadata, scale)
-
-
 @pytest.mark.slow
 def test_adapters_switch_without_reloading(fresh):
-    _register_adapter("noisy", fresh.llm.metadata, scale=0.05)
-    _register_adapter("zero", fresh.llm.metadata, scale=0.0)
+    register_gguf_adapter("noisy", MODEL_ID, fresh.llm.metadata, scale=0.05)
+    register_gguf_adapter("zero", MODEL_ID, fresh.llm.metadata, scale=0.0)
     llm = fresh.llm
     short = GenerationSettings(temperature=0.0, repetition_penalty=1.0, max_new_tokens=6)
     base = _reply(fresh, QUESTION, short)
@@ -271,7 +225,7 @@ def test_adapters_switch_without_reloading(fresh):
 
 @pytest.mark.slow
 def test_adapter_without_a_gguf_lora_is_refused(fresh):
-    _register_adapter("torch-only", None)
+    register_gguf_adapter("torch-only", MODEL_ID, None)
     with pytest.raises(IncompatibleAdapterError, match="no llama.cpp form"):
         fresh.set_adapter("torch-only")
     assert "torch-only" not in fresh.loaded_adapters and fresh.active_adapter is None

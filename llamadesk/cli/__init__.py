@@ -23,7 +23,7 @@ log = logging.getLogger("llamadesk")
 
 # The subcommand modules, for a frozen build whose importer cannot list its own modules: there
 # pkgutil finds nothing, and this list (kept equal to what pkgutil finds by a test) stands in.
-FROZEN_COMMANDS = ("adapters", "chat", "corpus", "eval", "models", "runs", "train")
+FROZEN_COMMANDS = ("adapters", "chat", "corpus", "eval", "models", "runs", "serve", "train")
 
 
 def command_modules() -> list[str]:
