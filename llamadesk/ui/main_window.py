@@ -5,7 +5,7 @@ that lists them); the panels themselves know nothing of each other."""
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox, QTabWidget
+from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox, QTabWidget, QToolButton
 
 from llamadesk import __version__
 from llamadesk.core import library, runtime, starter
@@ -13,6 +13,7 @@ from llamadesk.ui.adapters_view import AdaptersView
 from llamadesk.ui.chat_view import ChatView
 from llamadesk.ui.evaluate_view import EvaluateView
 from llamadesk.ui.models_view import ModelsView
+from llamadesk.ui.server_dialog import ServerDialog
 from llamadesk.ui.settings import AppSettings
 from llamadesk.ui.settings_dialog import SettingsDialog
 from llamadesk.ui.theme import apply_theme
@@ -47,6 +48,12 @@ class MainWindow(QMainWindow):
             self.tr("LlamaDesk {0} · everything stays on this computer").format(__version__)
         )
         self.statusBar().addPermanentWidget(self.status_label)
+        self.server = None  # the local server (core.serving.server.LocalServer) while it runs
+        self.server_button = QToolButton()
+        self.server_button.setAutoRaise(True)
+        self.server_button.clicked.connect(self.open_server)
+        self.statusBar().addPermanentWidget(self.server_button)
+        self._show_server(None)
         self.chat_view.status_changed.connect(self.status_label.setText)
         for view in (self.models_view, self.adapters_view, self.train_view, self.evaluate_view):
             view.status_message.connect(self._on_status_message)
@@ -72,6 +79,8 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
         help_menu = self.menuBar().addMenu(self.tr("&Help"))
+        self.server_action = self._action(self.tr("&Local server…"), None, self.open_server)
+        file_menu.insertAction(self.settings_action, self.server_action)
         self.welcome_action = self._action(self.tr("&Welcome guide"), None, self.show_welcome)
         help_menu.addAction(self.welcome_action)
         about = self._action(self.tr("&About LlamaDesk"), None, self._show_about)
@@ -104,6 +113,21 @@ class MainWindow(QMainWindow):
         dialog.accepted.connect(lambda: self._apply_settings(language))
         dialog.open()
         return dialog
+
+    def open_server(self) -> ServerDialog:
+        """The Local server dialog, which starts and stops the server this window holds."""
+        dialog = ServerDialog(self.server, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.server_changed.connect(self._show_server)
+        dialog.open()
+        return dialog
+
+    def _show_server(self, server) -> None:  # noqa: ANN001 (LocalServer or None)
+        self.server = server
+        if server is None:
+            self.server_button.setText(self.tr("Local server: off"))
+        else:
+            self.server_button.setText(self.tr("Local server: {0}").format(server.address))
 
     def _apply_settings(self, language_before: str) -> None:
         """What can change in a running app changes now: theme, CPU threads (device and dtype from
@@ -198,4 +222,6 @@ class MainWindow(QMainWindow):
         self.adapters_view.shutdown()
         self.train_view.shutdown()  # stops following jobs; a running job carries on
         self.evaluate_view.shutdown()
+        if self.server is not None:
+            self.server.stop()
         super().closeEvent(event)

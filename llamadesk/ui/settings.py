@@ -136,3 +136,19 @@ class AppSettings:
     @welcome_shown.setter
     def welcome_shown(self, shown: bool) -> None:
         self._store.setValue("guide/welcome_shown", shown)
+
+    # -- local server -----------------------------------------------------------------------------
+
+    @property
+    def server_port(self) -> int:
+        """The port the window's local server listens on (the CLI's default too)."""
+        from llamadesk.core.serving.server import DEFAULT_PORT
+
+        try:
+            return int(self._store.value("server/port", DEFAULT_PORT))
+        except (TypeError, ValueError):
+            return DEFAULT_PORT
+
+    @server_port.setter
+    def server_port(self, port: int) -> None:
+        self._store.setValue("server/port", int(port))
