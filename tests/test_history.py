@@ -11,7 +11,7 @@ import pytest
 
 from llamadesk.core import history as history_module
 from llamadesk.core import paths
-from llamadesk.core.errors import NotFoundError
+from llamadesk.core.errors import LlamaDeskError, NotFoundError
 from llamadesk.core.generation import GenerationSettings
 from llamadesk.core.history import (
     DEFAULT_TITLE,
@@ -362,7 +362,32 @@ def test_a_database_from_a_newer_version_is_refused_not_damaged():
         ChatHistory()
 
 
-def test_a_file_that_is_not_a_database_gets_a_clear_error():
+def test_a_file_that_is_not_a_database_is_set_aside_and_a_fresh_history_used(home):
     paths.chats_db().write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(HistoryError, match="move it aside"):
-        ChatHistory()
+    with ChatHistory() as store:
+        (kept,) = home.glob("chats.damaged-*.sqlite3")
+        assert store.recovered == (
+            f"The chat history was damaged: it was set aside as {kept}, and a fresh one holds what could "
+            "still be read (conversations recovered: 0)."
+        )
+        assert store.conversations() == [] and store.schema_version == len(history_module.MIGRATIONS)
+    assert kept.read_bytes() == b"this is not sqlite" * 100
+    with ChatHistory() as store:
+        assert store.recovered is None
+
+
+def test_a_sound_history_is_never_set_aside(home):
+    with ChatHistory() as store:
+        _chat(store)
+    with ChatHistory() as store:
+        assert store.recovered is None and len(store.conversations()) == 1
+    assert not list(home.glob("chats.damaged-*"))
+
+
+def test_export_refuses_a_folder_and_a_missing_folder(store, tmp_path):
+    conversation = store.get(_chat(store))
+    with pytest.raises(LlamaDeskError, match="is a folder; give the name of a file"):
+        write_export(conversation, tmp_path, "markdown")
+    with pytest.raises(LlamaDeskError, match="does not exist; create it first"):
+        write_export(conversation, tmp_path / "missing" / "c.md", "markdown")
+    assert not (tmp_path / "missing").exists()

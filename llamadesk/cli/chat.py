@@ -9,11 +9,15 @@ import sys
 import threading
 from contextlib import closing
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llamadesk.cli._output import human_bytes, print_json, stderr_progress
 from llamadesk.core.errors import LlamaDeskError
 from llamadesk.core.generation import GenerationSettings
 from llamadesk.core.i18n import _
+
+if TYPE_CHECKING:
+    from llamadesk.core.history import ChatHistory
 
 _REPL_HELP = "Type a message. Ctrl+C stops a reply; /reset starts over; /exit or Ctrl+D quits."
 
@@ -119,9 +123,7 @@ class _Session:
         self.history = None
         self.conversation_id: int | None = None
         if args.save:
-            from llamadesk.core.history import ChatHistory
-
-            self.history = ChatHistory()
+            self.history = _history()
         self.reset()
 
     def reset(self) -> None:
@@ -204,8 +206,7 @@ def _chat(args: argparse.Namespace) -> int:
     info = session.engine.info()
     print(
         f"{info['model_id']} on {info['engine']}, {info['device']} "
-        f"({info['dtype']}, {human_bytes(info['memory_bytes'])}). "
-        + _REPL_HELP,
+        f"({info['dtype']}, {human_bytes(info['memory_bytes'])}). " + _REPL_HELP,
         file=sys.stderr,
     )
     while True:
@@ -230,10 +231,20 @@ def _chat(args: argparse.Namespace) -> int:
                 print(f"llamadesk: {exc}", file=sys.stderr)
 
 
-def _list(args: argparse.Namespace) -> int:
+def _history() -> "ChatHistory":
+    """The chat history, saying first, where opening it found it damaged, what the recovery kept and
+    where the damaged file is; the command then goes on with the recovered history, which holds
+    everything that could be read, as a user who asked for a list or a save expects."""
     from llamadesk.core.history import ChatHistory
 
-    with ChatHistory() as history:
+    history = ChatHistory()
+    if history.recovered:
+        print(f"llamadesk: {history.recovered}", file=sys.stderr)
+    return history
+
+
+def _list(args: argparse.Namespace) -> int:
+    with _history() as history:
         found = history.search(args.text) if getattr(args, "text", None) else history.conversations()
     rows = [{"id": c.id, "title": c.title, "model_id": c.model_id, "updated": c.updated} for c in found]
     if args.json:
@@ -247,9 +258,9 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from llamadesk.core.history import ChatHistory, export_json, export_markdown, write_export
+    from llamadesk.core.history import export_json, export_markdown, write_export
 
-    with ChatHistory() as history:
+    with _history() as history:
         conversation = history.get(args.id)
     if args.output:
         write_export(conversation, args.output, args.format)
@@ -262,18 +273,14 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _delete(args: argparse.Namespace) -> int:
-    from llamadesk.core.history import ChatHistory
-
-    with ChatHistory() as history:
+    with _history() as history:
         history.delete(args.id)
     print(f"Deleted conversation {args.id}.")
     return 0
 
 
 def _rate(args: argparse.Namespace) -> int:
-    from llamadesk.core.history import ChatHistory
-
-    with ChatHistory() as history:
+    with _history() as history:
         rating = history.rate(args.message_id, thumb=args.thumb, stars=args.stars, note=args.note)
     if args.json:
         print_json(rating.to_json() if rating else None)
@@ -292,9 +299,7 @@ def _describe(thumb: int | None, stars: int | None, note: str | None) -> str:
 
 
 def _ratings(args: argparse.Namespace) -> int:
-    from llamadesk.core.history import ChatHistory
-
-    with ChatHistory() as history:
+    with _history() as history:
         rows = history.ratings_summary(args.model)
     if args.json:
         print_json(rows)

@@ -4,23 +4,47 @@ WAL journal with synchronous=NORMAL: a commit survives the app being killed (onl
 lose the last commits), readers never block the writer, and a commit costs no fsync on the GUI
 thread. The schema carries its version in `PRAGMA user_version` and moves only forward, through
 `MIGRATIONS`; a copy of the old database is kept before any migration, so an update never loses
-a chat."""
+a chat.
 
+Several processes share the file (the window, CLI commands, a second window). Opening it, with the
+check, recovery and migrations that may come with that, happens under one cross-process lock, so
+one process creates or migrates and the others wait and then find the finished schema. Every
+SQLite failure reaches the user as one sentence that says what it is: another process's write
+(busy, after waiting for it), a full disk, or damage; a damaged file is set aside, never deleted,
+and what SQLite can still read of it is recovered into a fresh history."""
+
+import contextlib
 import datetime as dt
+import functools
+import hashlib
 import json
+import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
-from llamadesk.core import paths
-from llamadesk.core.errors import LlamaDeskError, NotFoundError
+from llamadesk.core import disk, locks, paths
+from llamadesk.core.errors import BusyError, LlamaDeskError, NotFoundError
 from llamadesk.core.generation import GenerationSettings
 from llamadesk.core.i18n import _
+from llamadesk.core.names import shown
 
 DEFAULT_TITLE = "New chat"
+RECOVERED_TITLE = "Recovered chat"  # for messages whose conversation's own row could not be read
+
+# How long a command waits for another process's write to the history (SQLite's busy handler) or
+# for another process to finish opening it (a migration, a recovery) before saying it is busy.
+# The window passes less: it waits on its own thread, where a long wait is a frozen window.
+WAIT_S = 5.0
+# Below this much free space an I/O error from SQLite is a full disk: creating the WAL index or
+# growing the WAL fails as EIO-like SQLITE_IOERR, not as SQLITE_FULL, when the disk is full.
+LOW_SPACE = 4 * 1024**2
+# A recovery looks up every id up to the highest one it can find; a damaged page can hold any
+# number, so the look-ups stop this far beyond the ids actually read.
+PROBE_BEYOND = 1_000_000
 
 # Schema version N is reached by running MIGRATIONS[N-1] on version N-1. Append; never edit one
 # that has shipped.
@@ -71,6 +95,30 @@ MIGRATIONS: list[str] = [
 
 class HistoryError(LlamaDeskError):
     """The chat database cannot be used as it is."""
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _said(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Turn an SQLite failure inside a ChatHistory method into the one sentence for the user
+    (`ChatHistory._failure`); errors that are bugs (a constraint, a closed connection) stay as they
+    are, to be logged."""
+
+    @functools.wraps(method)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            history = args[0]
+            assert isinstance(history, ChatHistory)
+            failure = history._failure(exc)
+            if failure is None:
+                raise
+            raise failure from exc
+
+    return wrapper
 
 
 class InvalidRatingError(LlamaDeskError):
@@ -151,28 +199,37 @@ def _escape_like(text: str) -> str:
 
 
 class ChatHistory:
-    """The conversation store. One connection, used from the thread that made it."""
+    """The conversation store. One connection, used from the thread that made it.
 
-    def __init__(self, path: Path | None = None) -> None:
+    `recovered` is the sentence to show the user when opening found the file damaged and recovered
+    it (None otherwise): what was opened is then the fresh history, and work can go on."""
+
+    def __init__(self, path: Path | None = None, *, wait: float = WAIT_S) -> None:
         self.path = Path(path) if path is not None else paths.chats_db()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._recovery: tuple[Path, int] | None = None  # where the damaged file went, conversations kept
+        self._wait = wait
+        self._in_memory = str(self.path) == ":memory:"
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None)
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._migrate()
+            with disk.reporting_full_disk(self.path.parent):
+                if not self._in_memory:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                with self._opening():
+                    self._open()
         except sqlite3.DatabaseError as exc:
-            raise HistoryError(
-                _("The chat history {path} cannot be opened ({exc}); move it aside to start afresh.").format(
-                    path=self.path, exc=exc
-                )
-            ) from exc
+            failure = self._failure(exc, opening=True)
+            if failure is None:
+                raise HistoryError(
+                    _("The chat history {path} cannot be opened ({exc}); please report this.").format(
+                        path=self.path, exc=exc
+                    )
+                ) from exc
+            raise failure from exc
 
     def close(self) -> None:
-        self._db.close()
+        # Closing checkpoints the WAL into the file; where that fails (a full disk) the commits stay
+        # in the WAL, which the next open reads: nothing to tell the user, nothing lost.
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()
 
     def __enter__(self) -> "ChatHistory":
         return self
@@ -181,8 +238,183 @@ class ChatHistory:
         self.close()
 
     @property
+    def recovered(self) -> str | None:
+        """What opening did to a damaged history, as the sentence to show; None if it was sound."""
+        if self._recovery is None:
+            return None
+        kept, count = self._recovery
+        return _(
+            "The chat history was damaged: it was set aside as {kept}, and a fresh one holds what "
+            "could still be read (conversations recovered: {count})."
+        ).format(kept=kept, count=count)
+
+    @property
     def schema_version(self) -> int:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    # -- opening, failures, recovery ------------------------------------------------------------
+
+    def _opening(self) -> contextlib.AbstractContextManager[None]:
+        """The cross-process lock held while a process opens the file: without it two processes
+        opening a new or older history both create or migrate it, and one fails."""
+        if self._in_memory:
+            return contextlib.nullcontext()
+        resolved = str(self.path.resolve())
+        default = str(paths.chats_db().resolve())
+        name = "chats" if resolved == default else "chats-" + hashlib.sha1(resolved.encode()).hexdigest()[:12]
+        return locks.holding(
+            name,
+            wait=self._wait,
+            busy=_(
+                "The chat history is busy in another process (process {pid} is opening or "
+                "repairing it); try again in a moment."
+            ),
+        )
+
+    def _connect(self) -> sqlite3.Connection:
+        # The busy handler is set by `timeout` before the first statement: setting WAL already
+        # needs a lock that another process may hold.
+        db = sqlite3.connect(self.path, isolation_level=None, timeout=self._wait)
+        db.row_factory = sqlite3.Row
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.Error:
+            db.close()
+            raise
+        return db
+
+    def _open(self) -> None:
+        """Connect, check, recover if damaged, migrate; under the opening lock.
+
+        The check (`quick_check`: every page read once, milliseconds for a chat history) comes
+        first so that damage is found, and recovered from, before a migration or a command writes
+        into it, not halfway through a command."""
+        try:
+            self._db = self._connect()
+        except sqlite3.DatabaseError as exc:
+            if _code(exc) not in _DAMAGED:
+                raise
+            damaged = True  # its first page cannot be read, or it is no database at all
+        else:
+            try:
+                damaged = self._is_damaged()
+            except BaseException:
+                self.close()
+                raise
+            if damaged:
+                self.close()
+        if damaged:
+            self._recovery = self._recover()
+            self._db = self._connect()
+        try:
+            self._migrate()
+        except BaseException:
+            self.close()
+            raise
+
+    def _is_damaged(self) -> bool:
+        try:
+            version = self.schema_version
+            if version > len(MIGRATIONS):
+                return False  # a newer LlamaDesk's file: refused by _migrate, never touched
+            rows = self._db.execute("PRAGMA quick_check").fetchall()
+        except sqlite3.DatabaseError as exc:
+            if _code(exc) in _DAMAGED:
+                return True
+            raise
+        return [tuple(row) for row in rows] != [("ok",)]
+
+    def _failure(self, exc: sqlite3.DatabaseError, opening: bool = False) -> LlamaDeskError | None:
+        """The sentence for an SQLite failure; None for one that is a bug, not the file's state."""
+        code = _code(exc)
+        folder = self.path.parent if not self._in_memory else paths.data_home()
+        if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return BusyError(
+                _(
+                    "The chat history is busy in another process that is writing to it; nothing "
+                    "was changed: try again when that process has finished."
+                )
+            )
+        if code == sqlite3.SQLITE_FULL or disk.is_disk_full(exc):
+            return disk.full_disk_error(folder)
+        if code == sqlite3.SQLITE_IOERR and disk.free_bytes(folder) < LOW_SPACE:
+            return disk.full_disk_error(folder)
+        if code in _DAMAGED and not opening:
+            return self._recover_in_use()
+        if code in (
+            sqlite3.SQLITE_IOERR,
+            sqlite3.SQLITE_CANTOPEN,
+            sqlite3.SQLITE_READONLY,
+            sqlite3.SQLITE_PERM,
+            sqlite3.SQLITE_AUTH,
+        ):
+            return HistoryError(
+                _(
+                    "The chat history {path} cannot be read or written ({exc}); check that its "
+                    "folder is there and writable, then try again."
+                ).format(path=self.path, exc=exc)
+            )
+        return None
+
+    def _recover_in_use(self) -> LlamaDeskError:
+        """Damage met while the history was open (the window has it open for hours): open it again,
+        which recovers it (unless another process already did), and ask for the action again."""
+        self.close()
+        self._recovery = None
+        try:
+            with self._opening():
+                self._open()
+        except (sqlite3.DatabaseError, LlamaDeskError) as exc:
+            # Not recovered now (busy, a full disk): the next action meets the damage and tries again.
+            with contextlib.suppress(sqlite3.Error):
+                self._db = self._connect()
+            if isinstance(exc, LlamaDeskError):
+                return exc
+            return self._failure(exc, opening=True) or HistoryError(str(exc))
+        if self._recovery is not None:
+            kept, count = self._recovery
+            return HistoryError(
+                _(
+                    "The chat history turned out to be damaged: it was set aside as {kept}, and a fresh "
+                    "one holds what could still be read (conversations recovered: {count}); what you "
+                    "just did was not done, so try it again."
+                ).format(kept=kept, count=count)
+            )
+        return HistoryError(
+            _("The chat history was repaired by another LlamaDesk process meanwhile; try again.")
+        )
+
+    def _recover(self) -> tuple[Path, int]:
+        """Set the damaged file aside (kept, never deleted) and put in its place a fresh history
+        holding every row SQLite can still read; returns where the damaged file went and how many
+        conversations the fresh one holds."""
+        fresh_path = self.path.with_name(self.path.name + ".recovering")
+        fresh_path.unlink(missing_ok=True)  # a recovery killed midway; the damaged file is still there
+        try:
+            count = _salvage(self.path, fresh_path)
+        except BaseException:
+            fresh_path.unlink(missing_ok=True)
+            raise
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        kept = self.path.with_name(f"{self.path.stem}.damaged-{stamp}{self.path.suffix}")
+        number = 1
+        while kept.exists():
+            number += 1
+            kept = self.path.with_name(f"{self.path.stem}.damaged-{stamp}-{number}{self.path.suffix}")
+        # A WAL left by another connection goes with its file: met by the fresh file it would be
+        # replayed into it.
+        for suffix in ("-wal", "-shm"):
+            side = self.path.with_name(self.path.name + suffix)
+            if side.exists():
+                os.replace(side, kept.with_name(kept.name + suffix))
+        try:  # a second name first: there is no moment without a history file or a kept copy
+            os.link(self.path, kept)
+        except OSError:  # file systems without hard links (FAT on a USB drive)
+            os.replace(self.path, kept)
+        os.replace(fresh_path, self.path)
+        return kept, count
 
     def _migrate(self) -> None:
         version = self.schema_version
@@ -208,6 +440,8 @@ class ChatHistory:
             except sqlite3.DatabaseError as exc:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
+                if self._failure(exc, opening=True) is not None:
+                    raise  # busy, full disk: said as such by __init__
                 raise HistoryError(
                     _(
                         "Updating the chat history to schema {schema} failed ({exc}); it is "
@@ -226,13 +460,18 @@ class ChatHistory:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
+            self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            # A failed COMMIT (a full disk) may have rolled back already; what was committed
+            # before stays either way.
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
 
     # -- conversations --------------------------------------------------------------------------
 
+    @_said
     def create(
         self,
         title: str = DEFAULT_TITLE,
@@ -251,6 +490,7 @@ class ChatHistory:
         )
         return self.get(int(cursor.lastrowid))
 
+    @_said
     def get(self, conversation_id: int) -> Conversation:
         row = self._db.execute("SELECT * FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
         if row is None:
@@ -259,11 +499,13 @@ class ChatHistory:
             )
         return _conversation(row, self.messages(conversation_id))
 
+    @_said
     def conversations(self) -> list[Conversation]:
         """Newest activity first."""
         rows = self._db.execute("SELECT * FROM conversations ORDER BY updated DESC, id DESC").fetchall()
         return [_conversation(row) for row in rows]
 
+    @_said
     def search(self, text: str) -> list[Conversation]:
         """Conversations whose title or any message contains `text` (case-insensitive for ASCII).
 
@@ -280,6 +522,7 @@ class ChatHistory:
         ).fetchall()
         return [_conversation(row) for row in rows]
 
+    @_said
     def update(self, conversation_id: int, **changes: Any) -> Conversation:
         """Change title, system_prompt, settings, model_id or adapter_id."""
         allowed = {"title", "system_prompt", "settings", "model_id", "adapter_id"}
@@ -301,6 +544,7 @@ class ChatHistory:
     def rename(self, conversation_id: int, title: str) -> Conversation:
         return self.update(conversation_id, title=title)
 
+    @_said
     def delete(self, conversation_id: int) -> None:
         self._require(conversation_id)
         self._db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
@@ -328,12 +572,14 @@ class ChatHistory:
 
     # -- messages -------------------------------------------------------------------------------
 
+    @_said
     def messages(self, conversation_id: int) -> list[Message]:
         rows = self._db.execute(
             "SELECT * FROM messages WHERE conversation_id = ? ORDER BY id", (conversation_id,)
         ).fetchall()
         return [_message(row) for row in rows]
 
+    @_said
     def add_message(
         self,
         conversation_id: int,
@@ -383,12 +629,14 @@ class ChatHistory:
                 )
         return self.get_message(int(cursor.lastrowid))
 
+    @_said
     def get_message(self, message_id: int) -> Message:
         row = self._db.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
         if row is None:
             raise NotFoundError(_("There is no message {message_id}.").format(message_id=message_id))
         return _message(row)
 
+    @_said
     def delete_from(self, message_id: int) -> None:
         """Delete a message and every later one in its conversation (editing, regenerating)."""
         message = self.get_message(message_id)
@@ -404,6 +652,7 @@ class ChatHistory:
 
     # -- ratings --------------------------------------------------------------------------------
 
+    @_said
     def rate(
         self,
         message_id: int,
@@ -446,10 +695,12 @@ class ChatHistory:
                 )
         return self.rating(message_id)
 
+    @_said
     def rating(self, message_id: int) -> Rating | None:
         row = self._db.execute("SELECT * FROM ratings WHERE message_id = ?", (message_id,)).fetchone()
         return _rating(row) if row is not None else None
 
+    @_said
     def ratings(self, conversation_id: int) -> dict[int, Rating]:
         """The ratings of a conversation's replies, by message id."""
         rows = self._db.execute(
@@ -458,6 +709,7 @@ class ChatHistory:
         ).fetchall()
         return {row["message_id"]: _rating(row) for row in rows}
 
+    @_said
     def ratings_summary(self, model_id: str | None = None) -> list[dict[str, Any]]:
         """Human scores per variant (model, adapter): how many replies were rated, thumbs up and
         down, and the mean of the stars given (None where no stars were). Every rated reply counts
@@ -484,6 +736,111 @@ class ChatHistory:
             }
             for row in rows
         ]
+
+
+_DAMAGED = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+def _code(exc: sqlite3.Error) -> int:
+    """SQLite's primary result code for `exc` (its extended code carries more in the high bits)."""
+    return int(getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+
+
+def _salvage(source_path: Path, fresh_path: Path) -> int:
+    """Copy every row SQLite can still read from the damaged history at `source_path` into a new
+    one at `fresh_path` with the current schema, row by row, skipping what fails; returns how many
+    conversations the new one holds.
+
+    Rows are looked up one key at a time rather than scanned: a scan stops at the first damaged
+    page, while a look-up reaches every row whose own page and path from the root are intact.
+    Messages whose conversation's row is lost are kept under a placeholder conversation."""
+    with (
+        closing(sqlite3.connect(source_path, isolation_level=None)) as source,
+        closing(sqlite3.connect(fresh_path, isolation_level=None)) as fresh,
+    ):
+        source.row_factory = sqlite3.Row
+        for number, script in enumerate(MIGRATIONS, start=1):
+            fresh.executescript(f"{script};\nPRAGMA user_version = {number};")
+        fresh.execute("PRAGMA foreign_keys=ON")
+        fresh.execute("BEGIN")
+        conversations: set[int] = set()
+        for row in _readable_rows(source, fresh, "conversations", "id"):
+            if _insert(fresh, "conversations", row):
+                conversations.add(row["id"])
+        placeholders: set[int] = set()
+        for row in _readable_rows(source, fresh, "messages", "id"):
+            owner = row.get("conversation_id")
+            if not isinstance(owner, int):
+                continue
+            if owner not in conversations:
+                created = row.get("created") or _now()
+                placeholder = {"id": owner, "title": RECOVERED_TITLE, "created": created, "updated": created}
+                if not _insert(fresh, "conversations", placeholder):
+                    continue
+                conversations.add(owner)
+                placeholders.add(owner)
+            if _insert(fresh, "messages", row) and owner in placeholders:
+                fresh.execute(
+                    "UPDATE conversations SET updated = MAX(updated, ?) WHERE id = ?", (row["created"], owner)
+                )
+        for row in _readable_rows(source, fresh, "ratings", "message_id"):
+            _insert(fresh, "ratings", row)
+        # No id of a lost row is given to a new one: an export or a rating may name it.
+        for table in ("conversations", "messages"):
+            recovered = fresh.execute(f"SELECT MAX(id) FROM {table}").fetchone()[0] or 0
+            highest = min(_highest_key(source, table, "id"), recovered + PROBE_BEYOND)
+            moved = fresh.execute(
+                "UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = ?", (highest, table)
+            ).rowcount
+            if highest and not moved:
+                fresh.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table, highest))
+        fresh.execute("COMMIT")
+        return int(fresh.execute("SELECT COUNT(*) FROM conversations").fetchone()[0])
+
+
+def _highest_key(source: sqlite3.Connection, table: str, key: str) -> int:
+    """The highest key `table` says it has held (its last row, its AUTOINCREMENT counter); 0 where
+    neither can be read."""
+    highest = 0
+    for query, parameters in (
+        (f"SELECT MAX({key}) FROM {table} NOT INDEXED", ()),
+        ("SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)),
+    ):
+        with contextlib.suppress(sqlite3.DatabaseError, TypeError, ValueError):
+            highest = max(highest, int(source.execute(query, parameters).fetchone()[0]))
+    return highest
+
+
+def _readable_rows(
+    source: sqlite3.Connection, fresh: sqlite3.Connection, table: str, key: str
+) -> Iterator[dict[str, Any]]:
+    """The rows of `table` that can still be read, as the columns the fresh schema has (an older
+    schema's file lacks some; a missing table yields nothing)."""
+    keys: set[int] = set()
+    with contextlib.suppress(sqlite3.DatabaseError):  # a scan reads up to the first damaged page
+        keys.update(row[0] for row in source.execute(f"SELECT {key} FROM {table} NOT INDEXED"))
+    read = max(keys, default=0)
+    highest = min(max(_highest_key(source, table, key), read), read + PROBE_BEYOND)
+    columns = {row[1] for row in fresh.execute(f"PRAGMA table_info({table})")}
+    outside = sorted(k for k in keys if not 1 <= k <= highest)
+    for number in [*outside, *range(1, highest + 1)]:
+        try:
+            row = source.execute(f"SELECT * FROM {table} NOT INDEXED WHERE {key} = ?", (number,)).fetchone()
+        except sqlite3.DatabaseError:
+            continue
+        if row is not None:
+            yield {name: value for name, value in zip(row.keys(), row, strict=True) if name in columns}
+
+
+def _insert(fresh: sqlite3.Connection, table: str, values: dict[str, Any]) -> bool:
+    """Insert one recovered row; False where damage left it with values the schema refuses."""
+    names = ", ".join(values)
+    marks = ", ".join("?" * len(values))
+    try:
+        fresh.execute(f"INSERT INTO {table} ({names}) VALUES ({marks})", tuple(values.values()))
+    except sqlite3.IntegrityError:
+        return False
+    return True
 
 
 def _rating(row: sqlite3.Row) -> Rating:
@@ -571,12 +928,37 @@ def export_markdown(conversation: Conversation) -> str:
 
 
 def write_export(conversation: Conversation, path: Path, fmt: str) -> None:
-    """Write a conversation as 'markdown' or 'json' (atomically: a failed write leaves no half file)."""
+    """Write a conversation as 'markdown' or 'json' (atomically: a failed write leaves no half file).
+
+    Into an existing folder only: a mistyped folder is said, not created, so the file never ends up
+    somewhere the user would not look."""
     from llamadesk.core.atomic import write_json, write_text
 
-    if fmt == "json":
-        write_json(path, export_json(conversation))
-    elif fmt == "markdown":
-        write_text(path, export_markdown(conversation))
-    else:
+    if fmt not in ("json", "markdown"):
         raise LlamaDeskError(_("Unknown export format '{fmt}'; use 'markdown' or 'json'.").format(fmt=fmt))
+    path = Path(path)
+    if path.is_dir():
+        raise LlamaDeskError(
+            _("{path} is a folder; give the name of a file to write, such as {example}.").format(
+                path=shown(str(path)), example=shown(str(path / f"chat.{'json' if fmt == 'json' else 'md'}"))
+            )
+        )
+    folder = path.parent
+    if not folder.is_dir():
+        raise LlamaDeskError(
+            _("The folder {folder} does not exist; create it first or choose another.").format(
+                folder=shown(str(folder))
+            )
+        )
+    try:
+        with disk.reporting_full_disk(folder):
+            if fmt == "json":
+                write_json(path, export_json(conversation))
+            else:
+                write_text(path, export_markdown(conversation))
+    except OSError as exc:
+        raise LlamaDeskError(
+            _("The conversation cannot be written to {path} ({reason}); choose another place.").format(
+                path=shown(str(path)), reason=exc.strerror or exc
+            )
+        ) from exc

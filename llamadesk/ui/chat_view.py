@@ -12,6 +12,7 @@ pointer is over, and each rating is committed at once.
 Signals: status_changed(text) — the status-bar line (model, device, dtype, memory, speed);
 reply_finished(conversation id) — a reply was saved; reply_failed(message) — no reply came."""
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +54,7 @@ from PySide6.QtWidgets import (
 from llamadesk.core import library
 from llamadesk.core.errors import LlamaDeskError
 from llamadesk.core.generation import GenerationSettings
-from llamadesk.core.history import ChatHistory, HistoryError, Message, Rating, write_export
+from llamadesk.core.history import ChatHistory, Message, Rating, write_export
 from llamadesk.ui.chat_worker import ChatController
 from llamadesk.ui.dialogs import confirm, show_error
 from llamadesk.ui.markdown import MarkdownStream, insert_markdown
@@ -61,6 +62,9 @@ from llamadesk.ui.rating_bar import RatingBar, rating_summary
 from llamadesk.ui.settings import AppSettings
 
 FLUSH_MS = 40
+# How long a history read or write waits for another process's write (the CLI, a second window):
+# the wait happens on the GUI thread, so it is kept short, then said as busy in the notice line.
+HISTORY_WAIT_S = 2.0
 
 
 def _human_bytes(n: float) -> str:
@@ -150,13 +154,25 @@ class ChatView(QWidget):
         self._update_status()
 
     def _open_history(self) -> ChatHistory:
+        """The chat history; where it was damaged, the dialog says what was recovered and where the
+        damaged file is kept; where it cannot be opened (busy, a full disk, a newer version's),
+        chats are kept in memory and the dialog says why."""
         try:
-            return ChatHistory()
-        except HistoryError as exc:
+            history = ChatHistory(wait=HISTORY_WAIT_S)
+        except LlamaDeskError as exc:
             # Chatting still works; nothing is written over the file the user may want to rescue.
             message = self.tr("{0}\n\nChats are kept only until LlamaDesk closes.").format(exc)
             QTimer.singleShot(0, lambda: show_error(self, message))
             return ChatHistory(Path(":memory:"))
+        if history.recovered:
+            recovered = history.recovered
+            QTimer.singleShot(0, lambda: show_error(self, recovered))
+        return history
+
+    def _history_failed(self, exc: LlamaDeskError) -> None:
+        """A history read or write that failed (another process writing, a full disk, damage met
+        while open): said in the notice line; the transcript on screen stays as it was."""
+        self._notify(str(exc))
 
     # -- layout ---------------------------------------------------------------------------------
 
@@ -404,7 +420,12 @@ class ChatView(QWidget):
         chosen = AppSettings().default_model
         if chosen in ids:
             return chosen
-        for conversation in self.history.conversations()[:1]:
+        try:
+            latest = self.history.conversations()[:1]
+        except LlamaDeskError as exc:
+            self._history_failed(exc)
+            latest = []
+        for conversation in latest:
             if conversation.model_id in ids:
                 return conversation.model_id
         if STARTER_ID in ids:
@@ -520,7 +541,11 @@ class ChatView(QWidget):
     # -- conversations --------------------------------------------------------------------------
 
     def refresh_conversations(self) -> None:
-        found = self.history.search(self.search_edit.text())
+        try:
+            found = self.history.search(self.search_edit.text())
+        except LlamaDeskError as exc:
+            self._history_failed(exc)
+            return
         self.conversation_list.blockSignals(True)
         self.conversation_list.clear()
         for conversation in found:
@@ -553,7 +578,11 @@ class ChatView(QWidget):
             self.conversation_list.setCurrentItem(None)
             self.conversation_list.blockSignals(False)
         else:
-            conversation = self.history.get(conversation_id)
+            try:
+                conversation = self.history.get(conversation_id)
+            except LlamaDeskError as exc:
+                self._history_failed(exc)
+                return
             self._messages = conversation.messages
             self._show_settings(conversation.settings, conversation.system_prompt)
         self._notify("")
@@ -578,14 +607,21 @@ class ChatView(QWidget):
         self.input.setFocus()
 
     def rename_conversation(self, conversation_id: int, title: str) -> None:
-        self.history.rename(conversation_id, title)
-        self.refresh_conversations()
+        try:
+            self.history.rename(conversation_id, title)
+        except LlamaDeskError as exc:
+            self._history_failed(exc)
+        self.refresh_conversations()  # the list shows the title kept, whichever it is
 
     def delete_conversation(self, conversation_id: int) -> None:
         if self._reply is not None and self._reply.conversation_id == conversation_id:
             self._reply.discarded = True
             self.controller.stop()
-        self.history.delete(conversation_id)
+        try:
+            self.history.delete(conversation_id)
+        except LlamaDeskError as exc:
+            self._history_failed(exc)
+            return
         if conversation_id == self._conversation_id:
             self.open_conversation(None)
         self.refresh_conversations()
@@ -614,7 +650,11 @@ class ChatView(QWidget):
             self._ask_delete(self._conversation_id)
 
     def _ask_delete(self, conversation_id: int) -> None:
-        title = self.history.get(conversation_id).title
+        try:
+            title = self.history.get(conversation_id).title
+        except LlamaDeskError as exc:
+            self._history_failed(exc)
+            return
         if confirm(
             self,
             self.tr("Delete chat"),
@@ -626,7 +666,11 @@ class ChatView(QWidget):
         if conversation_id is None:
             self._notify(self.tr("Send a message first: this chat is still empty."))
             return
-        title = self.history.get(conversation_id).title
+        try:
+            title = self.history.get(conversation_id).title
+        except LlamaDeskError as exc:
+            self._history_failed(exc)
+            return
         suffix, kind = (
             (".md", self.tr("Markdown (*.md)")) if fmt == "markdown" else (".json", "JSON (*.json)")
         )
@@ -665,17 +709,21 @@ class ChatView(QWidget):
             return False
         model_id = self.current_model()
         system_prompt = self.system_edit.toPlainText()
-        if self._conversation_id is None:
-            conversation = self.history.create(
-                system_prompt=system_prompt, settings=settings, model_id=model_id
-            )
-            self._conversation_id = conversation.id
-        else:
-            self.history.update(self._conversation_id, system_prompt=system_prompt, settings=settings)
-        if self._editing is not None:
-            self.history.delete_from(self._editing)
-            self._editing = None
-        question = self.history.add_message(self._conversation_id, "user", text)
+        try:
+            if self._conversation_id is None:
+                conversation = self.history.create(
+                    system_prompt=system_prompt, settings=settings, model_id=model_id
+                )
+                self._conversation_id = conversation.id
+            else:
+                self.history.update(self._conversation_id, system_prompt=system_prompt, settings=settings)
+            if self._editing is not None:
+                self.history.delete_from(self._editing)
+                self._editing = None
+            question = self.history.add_message(self._conversation_id, "user", text)
+        except LlamaDeskError as exc:  # the message stays in the box, to send again
+            self._history_failed(exc)
+            return False
         self.input.clear()
         self._notify(self._missing_files_warning(model_id))
         self._start_reply(settings, question)
@@ -698,11 +746,15 @@ class ChatView(QWidget):
         settings = self._settings_if_ready()
         if settings is None or self._conversation_id is None or not self._messages:
             return False
-        if self._messages[-1].role == "assistant":
-            self.history.delete_from(self._messages[-1].id)
-        self.history.update(
-            self._conversation_id, system_prompt=self.system_edit.toPlainText(), settings=settings
-        )
+        try:
+            if self._messages[-1].role == "assistant":
+                self.history.delete_from(self._messages[-1].id)
+            self.history.update(
+                self._conversation_id, system_prompt=self.system_edit.toPlainText(), settings=settings
+            )
+        except LlamaDeskError as exc:
+            self._history_failed(exc)
+            return False
         self._notify("")
         self._start_reply(settings, None)
         return True
@@ -742,7 +794,11 @@ class ChatView(QWidget):
 
     def _start_reply(self, settings: GenerationSettings, question: Message | None) -> None:
         self._ensure_model()
-        conversation = self.history.get(self._conversation_id)
+        try:
+            conversation = self.history.get(self._conversation_id)
+        except LlamaDeskError as exc:
+            self._history_failed(exc)
+            return
         messages = (
             [{"role": "system", "content": conversation.system_prompt}]
             if conversation.system_prompt.strip()
@@ -787,7 +843,10 @@ class ChatView(QWidget):
             return
         notes = []
         if text or figures["finish_reason"] != "stopped":
-            self._save_reply(reply, text, figures)
+            try:
+                self._save_reply(reply, text, figures)
+            except LlamaDeskError as exc:
+                notes.append(str(exc))
         if figures["truncated_turns"]:
             notes.append(
                 self.tr("{0} older messages did not fit the context window and were left out.").format(
@@ -811,18 +870,21 @@ class ChatView(QWidget):
         self._end_reply()
         if reply.discarded:
             return
-        if partial:
-            self._save_reply(reply, partial, None)
-        elif reply.question is not None:
-            # Nothing came back: the question returns to the message box instead of lingering
-            # unanswered in the conversation.
-            self.history.delete_from(reply.question.id)
-            if not self.history.messages(reply.conversation_id):
-                self.history.delete(reply.conversation_id)
-                if self._conversation_id == reply.conversation_id:
-                    self._conversation_id = None
-            if not self.input.toPlainText().strip():
-                self.input.setPlainText(reply.question.content)
+        try:
+            if partial:
+                self._save_reply(reply, partial, None)
+            elif reply.question is not None:
+                # Nothing came back: the question returns to the message box instead of lingering
+                # unanswered in the conversation.
+                self.history.delete_from(reply.question.id)
+                if not self.history.messages(reply.conversation_id):
+                    self.history.delete(reply.conversation_id)
+                    if self._conversation_id == reply.conversation_id:
+                        self._conversation_id = None
+        except LlamaDeskError as exc:
+            message = f"{message} {exc}"
+        if not partial and reply.question is not None and not self.input.toPlainText().strip():
+            self.input.setPlainText(reply.question.content)
         self._after_reply(reply, message)
         self.reply_failed.emit(message)
 
@@ -834,7 +896,10 @@ class ChatView(QWidget):
 
     def _after_reply(self, reply: _Reply, note: str) -> None:
         if reply.conversation_id == self._conversation_id or self._conversation_id is None:
-            self._messages = self.history.messages(self._conversation_id) if self._conversation_id else []
+            try:
+                self._messages = self.history.messages(self._conversation_id) if self._conversation_id else []
+            except LlamaDeskError as exc:
+                note = f"{note} {exc}".strip()
             self._render(scroll_to_end=False)
             self._notify(note)
         self.refresh_conversations()
@@ -874,7 +939,11 @@ class ChatView(QWidget):
         document = self.transcript.document()
         document.clear()
         cursor = QTextCursor(document)
-        self._ratings = self.history.ratings(self._conversation_id) if self._conversation_id else {}
+        try:
+            self._ratings = self.history.ratings(self._conversation_id) if self._conversation_id else {}
+        except LlamaDeskError as exc:  # the transcript still shows, without its ratings
+            self._ratings = {}
+            self._history_failed(exc)
         self._reply_spans = []
         last_reply = next((m.id for m in reversed(self._messages) if m.role == "assistant"), None)
         for index, message in enumerate(self._messages):
@@ -1082,5 +1151,8 @@ class ChatView(QWidget):
         if reply is not None and not reply.discarded and undelivered and undelivered[0] == reply.request:
             _request, text, figures = undelivered
             if text:
-                self._save_reply(reply, text, figures)
+                # The window is closing: a failure here has no one to be shown to; what was saved
+                # before stays.
+                with contextlib.suppress(LlamaDeskError):
+                    self._save_reply(reply, text, figures)
         self.history.close()
