@@ -62,20 +62,27 @@ def _row(entry: adapters.AdapterEntry) -> dict:
         "alpha": m.get("alpha"),
         "created": m.get("created"),
         "path": str(entry.path),
+        "damaged": None,
     }
 
 
 def _list(args: argparse.Namespace) -> int:
+    """Usable adapters, then damaged ones with the reason (whose base cannot be told, so only
+    without --base): their names stay taken until removed."""
     rows = [_row(e) for e in adapters.list_adapters(args.base)]
+    damaged = [] if args.base else adapters.damaged_adapters()
     if args.json:
-        print_json(rows)
-    elif not rows:
+        rows += [{"id": d.id, "path": str(d.folder), "damaged": d.reason} for d in damaged]
+        print_json(sorted(rows, key=lambda row: row["id"]))
+        return 0
+    if not rows and not damaged:
         print("No adapters yet. Import one with `llamadesk adapters import PATH --base MODEL`.")
-    else:
-        for row in rows:
-            print(
-                f"{row['id']:<32} {row['kind']:<9} r={row['rank']:<4} on {row['base_id']}  {row['created']}"
-            )
+    for row in rows:
+        print(f"{row['id']:<32} {row['kind']:<9} r={row['rank']:<4} on {row['base_id']}  {row['created']}")
+    for entry in damaged:
+        print(
+            f"{entry.id:<32} damaged: {entry.reason} (remove it with `llamadesk adapters remove {entry.id}`)"
+        )
     return 0
 
 

@@ -88,7 +88,7 @@ def _preview(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    entries = store.list_corpora()
+    """Usable corpora, then damaged ones with the reason: their names stay taken until removed."""
     rows = [
         {
             "id": e.id,
@@ -97,17 +97,22 @@ def _list(args: argparse.Namespace) -> int:
             "conversations": sum(e.manifest["conversations"].values()),
             "characters": e.manifest["characters"],
             "created": e.created,
+            "damaged": None,
         }
-        for e in entries
+        for e in store.list_corpora()
     ]
+    damaged = store.damaged_corpora()
     if args.json:
-        print_json(rows)
-    elif not rows:
+        rows += [{"id": d.id, "damaged": d.reason} for d in damaged]
+        print_json(sorted(rows, key=lambda row: row["id"]))
+        return 0
+    if not rows and not damaged:
         print("There are no corpora yet. Add one with `llamadesk corpus add PATH`.")
-    else:
-        for row in rows:
-            units = f"{row['passages']:,} passages, {row['conversations']:,} conversations"
-            print(f"{row['id']:<32} {row['kind']:<12} {units:<40} {row['created']}")
+    for row in rows:
+        units = f"{row['passages']:,} passages, {row['conversations']:,} conversations"
+        print(f"{row['id']:<32} {row['kind']:<12} {units:<40} {row['created']}")
+    for entry in damaged:
+        print(f"{entry.id:<32} damaged: {entry.reason} (remove it with `llamadesk corpus remove {entry.id}`)")
     return 0
 
 

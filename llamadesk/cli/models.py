@@ -59,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    entries = library.list_models()
+    """Usable models, then damaged ones with the reason: their names stay taken until removed."""
     rows = [
         {
             "id": e.id,
@@ -68,17 +68,22 @@ def _list(args: argparse.Namespace) -> int:
             "created": e.manifest.get("created"),
             "quantization": e.quantization,
             "path": str(e.path),
+            "damaged": None,
         }
-        for e in entries
+        for e in library.list_models()
     ]
+    damaged = [{"id": d.id, "path": str(d.folder), "damaged": d.reason} for d in library.damaged_models()]
     if args.json:
-        print_json(rows)
-    elif not rows:
+        print_json(sorted(rows + damaged, key=lambda row: row["id"]))
+        return 0
+    if not rows and not damaged:
         print("The library is empty. Import a model with `llamadesk models import PATH`.")
-    else:
-        for row in rows:
-            params = f"{row['parameters'] / 1e6:,.1f}M" if row["parameters"] else "?"
-            print(f"{row['id']:<40} {row['format']:<9} {params:>10}  {row['created']}")
+    for row in rows:
+        params = f"{row['parameters'] / 1e6:,.1f}M" if row["parameters"] else "?"
+        print(f"{row['id']:<40} {row['format']:<9} {params:>10}  {row['created']}")
+    for row in damaged:
+        remove = f"llamadesk models remove {row['id']}"
+        print(f"{row['id']:<40} damaged: {row['damaged']} (remove it with `{remove}`)")
     return 0
 
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llamadesk.core import library, paths
-from llamadesk.core.atomic import clean_stale_staging, registering, remove_folder, write_json
+from llamadesk.core.atomic import remove_folder, write_json
+from llamadesk.core.disk import reporting_full_disk
 from llamadesk.core.errors import (
     AlreadyExistsError,
     IncompatibleAdapterError,
@@ -25,6 +26,8 @@ from llamadesk.core.errors import (
 )
 from llamadesk.core.formats import hf
 from llamadesk.core.i18n import _
+from llamadesk.core.library import DamagedEntry, damaged_entries, entry_folder, entry_folders, read_manifest
+from llamadesk.core.names import shown
 from llamadesk.core.progress import Progress
 
 MANIFEST = "llamadesk.json"
@@ -78,29 +81,38 @@ class AdapterEntry:
 # -- listing ------------------------------------------------------------------------------------------
 
 
-def _load_entry(folder: Path) -> AdapterEntry | None:
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return AdapterEntry(folder.name, folder, manifest)
-
-
 def list_adapters(base_id: str | None = None) -> list[AdapterEntry]:
-    """Every registered adapter, or only those made for `base_id`."""
-    root = paths.adapters_dir()
-    entries = (_load_entry(p) for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith("."))
-    return [e for e in entries if e is not None and (base_id is None or e.manifest.get("base_id") == base_id)]
+    """Every usable adapter, or only those made for `base_id`; damaged ones are `damaged_adapters`."""
+    entries = []
+    for folder in entry_folders(paths.adapters_dir()):
+        manifest = read_manifest(folder, MANIFEST)
+        if isinstance(manifest, dict) and (base_id is None or manifest.get("base_id") == base_id):
+            entries.append(AdapterEntry(folder.name, folder, manifest))
+    return entries
+
+
+def damaged_adapters() -> list[DamagedEntry]:
+    return damaged_entries(paths.adapters_dir(), MANIFEST)
+
+
+def _not_found(adapter_id: str) -> NotFoundError:
+    return NotFoundError(
+        _("There is no adapter '{adapter_id}' in the library.").format(adapter_id=shown(adapter_id))
+    )
 
 
 def get_adapter(adapter_id: str) -> AdapterEntry:
-    folder = paths.adapters_dir() / adapter_id
-    entry = _load_entry(folder) if folder.is_dir() else None
-    if entry is None:
-        raise NotFoundError(
-            _("There is no adapter '{adapter_id}' in the library.").format(adapter_id=adapter_id)
+    folder = entry_folder(paths.adapters_dir(), adapter_id)
+    if folder is None:
+        raise _not_found(adapter_id)
+    manifest = read_manifest(folder, MANIFEST)
+    if isinstance(manifest, DamagedEntry):
+        raise InvalidAdapterError(
+            _("The adapter '{adapter_id}' is damaged: {reason}; remove it and import it again.").format(
+                adapter_id=adapter_id, reason=manifest.reason
+            )
         )
-    return entry
+    return AdapterEntry(folder.name, folder, manifest)
 
 
 # -- compatibility ------------------------------------------------------------------------------------
@@ -267,6 +279,54 @@ def _read_adapter_shapes(folder: Path) -> dict[str, list[int]]:
     return shapes
 
 
+def _declared_rank(module: str, config: dict) -> int | None:
+    """The rank adapter_config.json gives `module`: its `rank_pattern` entry where one matches, by
+    PEFT's own rule (a pattern matches the name's end, after a dot), else `r`; None where a pattern
+    is no valid regular expression, so the rank cannot be told."""
+    for pattern, rank in (config.get("rank_pattern") or {}).items():
+        try:
+            if re.match(rf"(.*\.)?({pattern})$", module):
+                return rank
+        except re.error:
+            return None
+    return config["r"]
+
+
+def _rank_problem(config: dict, shapes: dict[str, list[int]]) -> str | None:
+    """Where the LoRA weights disagree with the ranks adapter_config.json gives them (PEFT builds
+    matrices of the configured rank and then fails to load the saved ones), as a clause; else None."""
+    for module in sorted({key.split(".lora_")[0] for key in shapes if ".lora_" in key}):
+        for a_suffix, b_suffix in ((".lora_A", ".lora_B"), (".lora_embedding_A", ".lora_embedding_B")):
+            a, b = shapes.get(module + a_suffix), shapes.get(module + b_suffix)
+            rank = _declared_rank(module, config)
+            if a is None or b is None or rank is None:
+                continue
+            # lora_A (r, in) and lora_B (out, r); lora_embedding_A (r, rows), lora_embedding_B (dim, r).
+            actual = a[0] if a[0] != rank else b[-1]
+            if actual != rank:
+                return _(
+                    "its adapter_config.json gives {module} rank {rank}, but its weights have rank {actual}"
+                ).format(module=module, rank=rank, actual=actual)
+    return None
+
+
+def check_intact(entry: AdapterEntry) -> None:
+    """Refuse, in one sentence, a library adapter whose files do not agree with each other (one
+    registered before ranks were checked at import, or changed since): read from headers, before
+    PEFT fails on it with a dump of its state dict."""
+    try:
+        problem = _rank_problem(_read_adapter_config(entry.folder), _read_adapter_shapes(entry.folder))
+    except InvalidAdapterError as exc:
+        log.warning("adapter %s is damaged: %s", entry.id, exc)
+        problem = _("its files are missing, cut short or unreadable")
+    if problem is not None:
+        raise InvalidAdapterError(
+            _("The adapter '{adapter}' is damaged: {problem}; remove it and import it again.").format(
+                adapter=entry.id, problem=problem
+            )
+        )
+
+
 def _base_module_shapes(base: library.ModelEntry, config: dict) -> dict[str, list[int]]:
     """Weight shapes of the base keyed by module name; a tied lm_head shares embed_tokens'."""
     shapes = {k.removesuffix(".weight"): v for k, v in base.weight_shapes().items()}
@@ -351,6 +411,14 @@ def check_adapter_folder_against_base(folder: Path, base: library.ModelEntry) ->
     folder = Path(folder)
     config = _read_adapter_config(folder)
     adapter = _read_adapter_shapes(folder)
+    problem = _rank_problem(config, adapter)
+    if problem is not None:
+        raise InvalidAdapterError(
+            _(
+                "{folder} cannot be loaded: {problem}; correct 'r' in its adapter_config.json or save "
+                "the adapter again."
+            ).format(folder=shown(folder.name), problem=problem)
+        )
     base_config = base.config
     base_shapes = _base_module_shapes(base, base_config)
     hidden = int(base_config.get("hidden_size") or 0)
@@ -430,32 +498,30 @@ def register_adapter(
     manifest: dict,
     base: library.ModelEntry,
     progress: Progress | None = None,
+    needed: int | None = None,
 ) -> AdapterEntry:
     """Build an adapter into a staging folder with `build(folder, progress)`, check it fits `base`
     and register it: the one way an adapter enters the library (imports and training alike).
 
     `manifest` supplies what the files cannot tell: kind, source, data_summary, hyperparameters.
-    LoRA settings are read back from the files written, so the manifest cannot disagree with them."""
+    LoRA settings are read back from the files written, so the manifest cannot disagree with them.
+    `needed`, the bytes the build writes where the caller can tell, is checked against the free
+    space first; a disk that fills up anyway is reported as full, and nothing is left behind."""
     progress = progress or Progress()
     library.validate_id(adapter_id)
     kind = manifest.get("kind")
     if kind not in KINDS:
         raise ValueError(f"adapter kind must be one of {KINDS}, not {kind!r}")
-    root = paths.adapters_dir()
-    clean_stale_staging(root)
-    target = root / adapter_id
-    if target.exists():
-        raise AlreadyExistsError(
-            _("An adapter named '{adapter_id}' already exists; choose another name.").format(
-                adapter_id=adapter_id
-            )
-        )
-    with registering(
-        target,
-        taken=_("An adapter named '{adapter_id}' already exists; choose another name.").format(
-            adapter_id=adapter_id
-        ),
-        failed=_("Saving the adapter failed: {reason}. The library is unchanged."),
+    taken = _("An adapter named '{adapter_id}' already exists; choose another name.").format(
+        adapter_id=adapter_id
+    )
+    busy = _(
+        "Another process (PID {pid}) is adding an adapter named '{adapter_id}' right now; wait for it "
+        "to finish or choose another name."
+    ).format(adapter_id=adapter_id, pid="{pid}")
+    failed = _("Saving the adapter failed: {reason}. The library is unchanged.")
+    with library.adding_entry(
+        paths.adapters_dir(), adapter_id, taken=taken, busy=busy, failed=failed, needed=needed
     ) as staging:
         build(staging, progress.sub(0.0, 0.9))
         settings = check_adapter_folder_against_base(staging, base)
@@ -497,7 +563,8 @@ def write_gguf_lora(folder: Path, base: library.ModelEntry) -> dict:
 def add_gguf_lora(entry: AdapterEntry, base: library.ModelEntry) -> AdapterEntry:
     """Give a registered adapter its GGUF LoRA (its base just got a GGUF to chat from)."""
     (entry.folder / GGUF_LORA).unlink(missing_ok=True)  # one made for an earlier GGUF of the base
-    write_json(entry.folder / MANIFEST, entry.manifest | write_gguf_lora(entry.folder, base))
+    with reporting_full_disk(entry.folder):
+        write_json(entry.folder / MANIFEST, entry.manifest | write_gguf_lora(entry.folder, base))
     return get_adapter(entry.id)
 
 
@@ -509,13 +576,15 @@ def import_adapter(
     Its id is `name`, else the folder's name. A dropped adapter_config.json or weights file stands
     for its folder."""
     progress = progress or Progress()
-    src = Path(src).expanduser().resolve()
-    if not src.exists():
-        raise NotFoundError(_("{src} does not exist.").format(src=src))
+    src = Path(src).expanduser()
+    if not src.exists():  # before resolve(), which raises on a NUL byte: no such path can exist
+        raise NotFoundError(_("{src} does not exist.").format(src=shown(str(src.absolute()))))
+    src = src.resolve()
     if src.is_file() and src.name in (ADAPTER_CONFIG, ADAPTER_WEIGHTS):
         src = src.parent
     base = library.get_model(base_id)
-    adapter_id = library.validate_id(name or library.derive_id(src))
+    # An empty --name is a mistake to say, not a wish for the default.
+    adapter_id = library.validate_id(library.derive_id(src) if name is None else name)
     if (paths.adapters_dir() / adapter_id).exists():
         raise AlreadyExistsError(
             _("An adapter named '{adapter_id}' already exists; choose another name.").format(
@@ -523,18 +592,26 @@ def import_adapter(
             )
         )
     check_adapter_folder_against_base(src, base)  # refuse before copying anything
+    files = [src / n for n in _IMPORTED_FILES if (src / n).is_file()]
 
     def build(staging: Path, step: Progress) -> None:
-        files = [src / n for n in _IMPORTED_FILES if (src / n).is_file()]
         for index, path in enumerate(files):
             step(index / len(files), _("Copying {path}").format(path=path.name))
             shutil.copy2(path, staging / path.name)
 
-    return register_adapter(adapter_id, build, {"kind": "imported", "source": str(src)}, base, progress)
+    # The copy, and for a base that chats through llama.cpp its GGUF LoRA, about as large again.
+    copied = sum(path.stat().st_size for path in files)
+    needed = copied * 2 if base.gguf_path is not None else copied
+    manifest = {"kind": "imported", "source": str(src)}
+    return register_adapter(adapter_id, build, manifest, base, progress, needed)
 
 
 def remove_adapter(adapter_id: str) -> None:
-    remove_folder(get_adapter(adapter_id).folder)
+    """Remove an adapter; a damaged one too, the way out for one whose manifest no longer reads."""
+    folder = entry_folder(paths.adapters_dir(), adapter_id)
+    if folder is None:
+        raise _not_found(adapter_id)
+    remove_folder(folder)
 
 
 def update_scores(adapter_id: str, key: str, value: object) -> None:
@@ -543,4 +620,5 @@ def update_scores(adapter_id: str, key: str, value: object) -> None:
         entry = get_adapter(adapter_id)
         manifest = dict(entry.manifest)
         manifest["scores"] = dict(manifest.get("scores") or {}) | {key: value}
-        write_json(entry.folder / MANIFEST, manifest)
+        with reporting_full_disk(entry.folder):
+            write_json(entry.folder / MANIFEST, manifest)

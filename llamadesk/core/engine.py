@@ -259,6 +259,7 @@ class ChatEngine(Engine):
             entries = [adapters.get_adapter(a) for a in wanted]
             for entry in entries:  # every check before any change, so a bad one changes nothing
                 adapters.check_compatible(entry, self.entry)
+                adapters.check_intact(entry)
             for index, entry in enumerate(entries):
                 progress(index / len(entries), _("Loading adapter {entry}").format(entry=entry.id))
                 self._attach_adapter(entry)
@@ -286,8 +287,11 @@ class ChatEngine(Engine):
             else:
                 self.model = PeftModel.from_pretrained(self.model, str(entry.path), adapter_name=entry.id)
         except (OSError, ValueError, RuntimeError, KeyError) as exc:
+            log.warning("adapter %s does not load", entry.id, exc_info=exc)
+            # PEFT's own words can run to a line per tensor: the first line, the rest in the log.
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise IncompatibleAdapterError(
-                _("Adapter '{entry}' could not be loaded ({exc}).").format(entry=entry.id, exc=exc)
+                _("Adapter '{entry}' could not be loaded ({exc}).").format(entry=entry.id, exc=first)
             ) from exc
         self.model.eval()
         self.loaded_adapters.append(entry.id)

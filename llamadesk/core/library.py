@@ -2,21 +2,28 @@
 
 A model is a Hugging Face folder, or a GGUF file kept exactly as imported (`model.gguf`) beside
 its metadata as Hugging Face side files (config and tokenizer, a few kilobytes). A float model may
-also carry a GGUF written for chat (`models quantize`). A folder without its manifest is not in
-the library, and a folder only appears once complete (built in a staging folder and renamed), so a
-crash or kill during import leaves the library as it was. A model "referenced in place" has only
-the manifest (and side files) here, pointing at the user's folder or file."""
+also carry a GGUF written for chat (`models quantize`). A folder only appears once complete (built
+in a staging folder and renamed), so a crash or kill during import leaves the library as it was. A
+model "referenced in place" has only the manifest (and side files) here, pointing at the user's
+folder or file.
 
+A folder whose manifest is missing or unreadable (edited by hand, a disk fault) is a damaged entry:
+never used (the lists the rest of the app reads skip it), but listed with the reason where the
+library is managed, and removable there, since its name stays taken."""
+
+import contextlib
 import datetime as dt
 import json
+import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llamadesk.core import paths
+from llamadesk.core import locks, paths
 from llamadesk.core.atomic import clean_stale_staging, registering, remove_folder, write_json
+from llamadesk.core.disk import ensure_room, reporting_full_disk
 from llamadesk.core.errors import AlreadyExistsError, InvalidModelError, LlamaDeskError, NotFoundError
 from llamadesk.core.formats import gguf, hf
 from llamadesk.core.i18n import _
@@ -29,6 +36,7 @@ GGUF_FILE = "model.gguf"  # an imported GGUF file, kept as it is
 # How a model's weights are held for inference on a CPU (see core/quantize.py); "none" is full precision.
 QUANTIZATION_MODES = ("none", "int8", "int4")
 ENGINE_CHOICES = ("auto", "llama.cpp", "torch")  # which chat engine runs a model (core/engines)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,51 @@ class ModelEntry:
         return self.manifest.get("quantization", "none")
 
 
+@dataclass(frozen=True)
+class DamagedEntry:
+    """A folder of a library (models, adapters, corpora) whose manifest cannot be read."""
+
+    id: str
+    folder: Path
+    reason: str  # a clause for the user: "its llamadesk.json cannot be read (...)"
+
+
+def read_manifest(folder: Path, file: str) -> dict | DamagedEntry:
+    """The manifest `file` of a library folder, or the damaged entry saying why it cannot be read."""
+    path = folder / file
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        reason = _("its {file} is missing").format(file=file)
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        reason = _("its {file} cannot be read ({exc})").format(file=file, exc=shown(str(exc)))
+    else:
+        if isinstance(manifest, dict):
+            return manifest
+        reason = _("its {file} does not hold a manifest").format(file=file)
+    return DamagedEntry(folder.name, folder, reason)
+
+
+def entry_folders(root: Path) -> list[Path]:
+    """The folders of a library's entries: every sub-folder except hidden ones (staging folders)."""
+    if not root.is_dir():
+        return []
+    return [p for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith(".")]
+
+
+def damaged_entries(root: Path, file: str) -> list[DamagedEntry]:
+    """The entries of the library at `root` whose manifest `file` cannot be read."""
+    found = (read_manifest(folder, file) for folder in entry_folders(root))
+    return [entry for entry in found if isinstance(entry, DamagedEntry)]
+
+
+def entry_folder(root: Path, entry_id: str) -> Path | None:
+    """The folder of entry `entry_id` under `root`, or None: only a valid name can reach one, so
+    '..' or a path never leads out of the library (removing it would delete elsewhere)."""
+    folder = root / entry_id
+    return folder if is_valid_name(entry_id) and folder.is_dir() else None
+
+
 def validate_id(model_id: str) -> str:
     if not is_valid_name(model_id):
         raise InvalidModelError(
@@ -121,32 +174,61 @@ def detect_format(src: Path) -> str:
     )
 
 
-def _load_entry(folder: Path) -> ModelEntry | None:
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return ModelEntry(folder.name, folder, manifest)
-
-
 def list_models() -> list[ModelEntry]:
-    root = paths.models_dir()
-    entries = (_load_entry(p) for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith("."))
-    return [e for e in entries if e is not None]
+    """The usable models; damaged ones are listed by `damaged_models`."""
+    entries = []
+    for folder in entry_folders(paths.models_dir()):
+        manifest = read_manifest(folder, MANIFEST)
+        if isinstance(manifest, dict):
+            entries.append(ModelEntry(folder.name, folder, manifest))
+    return entries
+
+
+def damaged_models() -> list[DamagedEntry]:
+    return damaged_entries(paths.models_dir(), MANIFEST)
 
 
 def get_model(model_id: str) -> ModelEntry:
-    folder = paths.models_dir() / model_id
-    entry = _load_entry(folder) if folder.is_dir() else None
-    if entry is None:
+    folder = entry_folder(paths.models_dir(), model_id)
+    if folder is None:
         raise NotFoundError(
             _("There is no model '{model_id}' in the library.").format(model_id=shown(model_id))
         )
-    return entry
+    manifest = read_manifest(folder, MANIFEST)
+    if isinstance(manifest, DamagedEntry):
+        raise InvalidModelError(
+            _("The model '{model_id}' is damaged: {reason}; remove it and import it again.").format(
+                model_id=model_id, reason=manifest.reason
+            )
+        )
+    return ModelEntry(folder.name, folder, manifest)
 
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+@contextlib.contextmanager
+def adding_entry(
+    root: Path, entry_id: str, *, taken: str, busy: str, failed: str, needed: int | None = None
+) -> Iterator[Path]:
+    """How every library (models, adapters, corpora, under `root`) adds an entry: a staging folder
+    that becomes `root/entry_id` once the block ends, or vanishes.
+
+    The import lock for the name is held throughout, so a second import under it (another process,
+    another window) is refused at once with `busy` (its `{pid}` filled in) instead of copying
+    gigabytes to lose the race; a taken name is refused with `taken`. `needed`, the bytes the block
+    writes where the caller can tell, is checked against the free space first, and a disk that
+    fills up anyway is reported as full; any other failure of the OS is `failed` with its reason."""
+    with locks.holding(f"import-{root.name}-{entry_id}", wait=0, busy=busy):
+        clean_stale_staging(root)
+        target = root / entry_id
+        if target.exists():
+            raise AlreadyExistsError(taken)
+        if needed:
+            ensure_room(root, needed)
+        with registering(target, taken=taken, failed=failed) as staging, reporting_full_disk(root, needed):
+            yield staging
 
 
 def register_model_folder(
@@ -154,29 +236,25 @@ def register_model_folder(
     build: Callable[[Path, Progress], dict | None],
     manifest: dict,
     progress: Progress,
+    needed: int | None = None,
 ) -> ModelEntry:
     """Build a model into a staging folder with `build(folder, progress)`, verify and register it.
 
     The one way anything enters the library: imports, conversions and merges all come here. A
     build that writes a Hugging Face folder returns None and the folder is verified here; a GGUF
-    import verifies its file itself and returns what it found (sha256 included)."""
+    import verifies its file itself and returns what it found (sha256 included). `needed`, the
+    bytes the build will write where the caller can tell, is checked against the free space first;
+    a disk that fills up anyway is reported as full, and the staging folder goes either way."""
     validate_id(model_id)
-    root = paths.models_dir()
-    clean_stale_staging(root)
-    target = root / model_id
-    if target.exists():
-        raise AlreadyExistsError(
-            _("A model named '{model_id}' already exists; choose another name.").format(
-                model_id=shown(model_id)
-            )
-        )
+    taken = _("A model named '{model_id}' already exists; choose another name.").format(model_id=model_id)
+    busy = _(
+        "Another process (PID {pid}) is adding a model named '{model_id}' right now; wait for it to "
+        "finish or choose another name."
+    ).format(model_id=model_id, pid="{pid}")
     in_place = bool(manifest.get("in_place"))
-    with registering(
-        target,
-        taken=_("A model named '{model_id}' already exists; choose another name.").format(
-            model_id=shown(model_id)
-        ),
-        failed=_("The import failed: {reason}. The library is unchanged."),
+    failed = _("The import failed: {reason}. The library is unchanged.")
+    with adding_entry(
+        paths.models_dir(), model_id, taken=taken, busy=busy, failed=failed, needed=needed
     ) as staging:
         verified = build(staging, progress.sub(0.0, 0.7))
         if verified is None:
@@ -205,9 +283,10 @@ def import_model(
     """Import a Hugging Face folder or a .gguf file (copied, or referenced in place), or a Meta
     release (converted). A GGUF file stays as it is: llama.cpp runs its quantised blocks."""
     progress = progress or Progress()
-    src = Path(src).expanduser().resolve()
-    if not src.exists():
-        raise NotFoundError(_("{src} does not exist.").format(src=src))
+    src = Path(src).expanduser()
+    if not src.exists():  # before resolve(), which raises on a NUL byte: no such path can exist
+        raise NotFoundError(_("{src} does not exist.").format(src=shown(str(src.absolute()))))
+    src = src.resolve()
     fmt = detect_format(src)
     if in_place and fmt == "meta_pth":
         raise InvalidModelError(
@@ -216,7 +295,8 @@ def import_model(
                 "a Meta release is converted."
             )
         )
-    model_id = validate_id(name or derive_id(src))
+    # An empty --name is a mistake to say, not a wish for the default.
+    model_id = validate_id(derive_id(src) if name is None else name)
     if fmt == "gguf":
         return _import_gguf(src, model_id, in_place, progress)
     if fmt == "hf":
@@ -233,7 +313,10 @@ def import_model(
     manifest = {"source": str(src), "format": fmt, "in_place": in_place}
     if in_place:
         manifest["path"] = str(src)
-    return register_model_folder(model_id, build, manifest, progress)
+    # The copy, or the conversion, is about the size of the source: Meta's release converts at its
+    # own precision. A folder referenced in place adds only its manifest.
+    needed = None if in_place else sum(p.stat().st_size for p in src.iterdir() if p.is_file())
+    return register_model_folder(model_id, build, manifest, progress, needed)
 
 
 def _import_gguf(src: Path, model_id: str, in_place: bool, progress: Progress) -> ModelEntry:
@@ -264,25 +347,61 @@ def _import_gguf(src: Path, model_id: str, in_place: bool, progress: Progress) -
         }
 
     manifest = {"source": str(src), "format": "gguf", "in_place": in_place}
-    return register_model_folder(model_id, build, manifest, progress)
+    needed = None if in_place else src.stat().st_size
+    return register_model_folder(model_id, build, manifest, progress, needed)
 
 
 def load_causal_lm(entry: ModelEntry, dtype: Any, progress: Progress | None = None, **kwargs: Any) -> Any:
     """The model's weights as a transformers model in `dtype`, for the torch side (training,
     evaluation, merging, the torch engine). A GGUF model is dequantised in memory for this use
     only, one tensor at a time; the library keeps the file as it is."""
-    progress = progress or Progress()
-    if entry.format == "gguf":
-        return gguf.build_model(entry.path, entry.gguf_path, dtype, progress, **kwargs)
-    from transformers import AutoModelForCausalLM
+    from safetensors import SafetensorError
 
-    return AutoModelForCausalLM.from_pretrained(entry.path, dtype=dtype, **kwargs)
+    progress = progress or Progress()
+    check_intact(entry)
+    try:
+        if entry.format == "gguf":
+            return gguf.build_model(entry.path, entry.gguf_path, dtype, progress, **kwargs)
+        from transformers import AutoModelForCausalLM
+
+        return AutoModelForCausalLM.from_pretrained(entry.path, dtype=dtype, **kwargs)
+    except SafetensorError as exc:  # damage the headers did not show: safetensors' own error
+        log.warning("the weights of %s do not load: %s", entry.id, exc)
+        raise damaged_error(entry.id) from exc
+
+
+def damaged_error(model_id: str) -> InvalidModelError:
+    return InvalidModelError(
+        _(
+            "The files of model '{model_id}' are damaged or incomplete, so it cannot be loaded; "
+            "remove it from the library and import it again."
+        ).format(model_id=model_id)
+    )
+
+
+def check_intact(entry: ModelEntry) -> None:
+    """Refuse, in one sentence, a model whose files changed after import (a weight file cut short
+    or overwritten, a shard gone), so chat, evaluation, merging and training say so instead of
+    failing deep inside a loader. Reads headers only: milliseconds, even for a large model."""
+    try:
+        if entry.format == "gguf":
+            gguf.read_summary(entry.gguf_path)
+        else:
+            hf.validate_hf_folder(entry.path)
+    except InvalidModelError as exc:
+        log.warning("model %s is damaged: %s", entry.id, exc)
+        raise damaged_error(entry.id) from exc
 
 
 def remove_model(model_id: str) -> None:
-    """Remove a model from the library (an in-place model's own folder is left untouched)."""
-    entry = get_model(model_id)
-    remove_folder(entry.folder)
+    """Remove a model from the library (an in-place model's own folder is left untouched); a
+    damaged one too, which is the way out for a model whose manifest no longer reads."""
+    folder = entry_folder(paths.models_dir(), model_id)
+    if folder is None:
+        raise NotFoundError(
+            _("There is no model '{model_id}' in the library.").format(model_id=shown(model_id))
+        )
+    remove_folder(folder)
 
 
 def set_quantization(model_id: str, mode: str) -> ModelEntry:
@@ -298,7 +417,8 @@ def set_quantization(model_id: str, mode: str) -> ModelEntry:
             )
         )
     entry = get_model(model_id)
-    write_json(entry.folder / MANIFEST, entry.manifest | {"quantization": mode})
+    with reporting_full_disk(entry.folder):
+        write_json(entry.folder / MANIFEST, entry.manifest | {"quantization": mode})
     return get_model(model_id)
 
 
@@ -313,7 +433,8 @@ def set_engine(model_id: str, engine: str) -> ModelEntry:
             )
         )
     entry = get_model(model_id)
-    write_json(entry.folder / MANIFEST, entry.manifest | {"engine": engine})
+    with reporting_full_disk(entry.folder):
+        write_json(entry.folder / MANIFEST, entry.manifest | {"engine": engine})
     return get_model(model_id)
 
 
@@ -344,7 +465,13 @@ def quantize_for_chat(model_id: str, qtype: str, progress: Progress | None = Non
     name = f"chat-{qtype}.gguf"
     export_gguf(entry.path, entry.folder / name, qtype, progress.sub(0.0, 0.9))
     old = entry.gguf_path
-    write_json(entry.folder / MANIFEST, entry.manifest | {"gguf": name, "gguf_type": qtype})
+    try:
+        with reporting_full_disk(entry.folder):
+            write_json(entry.folder / MANIFEST, entry.manifest | {"gguf": name, "gguf_type": qtype})
+    except BaseException:
+        if old is None or old.name != name:  # the model stays as it was, without a stray file
+            (entry.folder / name).unlink(missing_ok=True)
+        raise
     if old is not None and old.name != name:
         old.unlink(missing_ok=True)
     entry = get_model(model_id)

@@ -5,11 +5,12 @@ next adapter is trained on (e.g. a Chinese pre-training adapter merged, then an 
 A base that chatted through llama.cpp gives a merged model that does too: a GGUF is written beside
 the float weights, at the precision nearest the base's own file."""
 
+import logging
 import shutil
 from pathlib import Path
 
 from llamadesk.core import adapters, library
-from llamadesk.core.errors import InvalidModelError
+from llamadesk.core.errors import IncompatibleAdapterError, InvalidModelError
 from llamadesk.core.i18n import _
 from llamadesk.core.progress import Progress
 
@@ -17,6 +18,7 @@ from llamadesk.core.progress import Progress
 # the config and generation config (written fresh), and the library's own manifest.
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".h5", ".msgpack")
 _NOT_INHERITED = {"config.json", "generation_config.json", "model.safetensors.index.json", library.MANIFEST}
+log = logging.getLogger(__name__)
 
 
 def _copy_side_files(base_path: Path, adapter_path: Path, dest: Path) -> None:
@@ -58,6 +60,8 @@ def merge_adapter(adapter_id: str, name: str, progress: Progress | None = None) 
     entry = adapters.get_adapter(adapter_id)
     base = library.get_model(entry.base_id)
     adapters.check_compatible(entry, base)
+    adapters.check_intact(entry)
+    library.check_intact(base)
     library.validate_id(name)
 
     def build(staging: Path, step: Progress) -> None:
@@ -76,7 +80,15 @@ def merge_adapter(adapter_id: str, name: str, progress: Progress | None = None) 
             # The adapter carries the embedding rows of the tokens it added; make room for them.
             model.resize_token_embeddings(vocab, mean_resizing=False)
         step(0.4, _("Applying {entry}").format(entry=entry.id))
-        peft_model = PeftModel.from_pretrained(model, str(entry.path))
+        try:
+            peft_model = PeftModel.from_pretrained(model, str(entry.path))
+        except (OSError, ValueError, RuntimeError, KeyError) as exc:
+            log.warning("adapter %s does not load", entry.id, exc_info=exc)
+            raise IncompatibleAdapterError(
+                _(
+                    "The adapter '{entry}' could not be applied to '{base}'; remove it and import it again."
+                ).format(entry=entry.id, base=base.id)
+            ) from exc
         step(0.6, _("Merging"))
         merged = peft_model.merge_and_unload()
         step(0.7, _("Saving {name}").format(name=name))
@@ -104,4 +116,18 @@ def merge_adapter(adapter_id: str, name: str, progress: Progress | None = None) 
             "base_lineage": base.manifest.get("lineage"),
         },
     }
-    return library.register_model_folder(name, build, manifest, progress)
+    return library.register_model_folder(name, build, manifest, progress, _merged_bytes(base))
+
+
+def _merged_bytes(base: library.ModelEntry) -> int | None:
+    """What a merge writes: the weights in float32, and a GGUF for chat where the base has one."""
+    from llamadesk.core.formats.gguf import type_sizes
+
+    parameters = int(base.manifest.get("counted_parameters") or 0)
+    if not parameters:
+        return None
+    needed = parameters * 4
+    if base.gguf_path is not None:
+        block, size = type_sizes(chat_type(base).upper())
+        needed += parameters * size // block
+    return needed

@@ -1,5 +1,7 @@
 """The Adapters panel: LoRA adapters grouped under their base model; import (button or drop),
-merge into a new complete model, remove, and a side-by-side comparison of replies.
+merge into a new complete model, remove, and a side-by-side comparison of replies. Damaged adapters
+(manifest unreadable, so their base is unknown) are listed in a group of their own, with the reason in
+their details and Remove enabled: their names stay taken until they are removed.
 
 Signals: adapters_changed() after an import or removal; library_changed() after a merge adds a
 model; status_message(text) for the status bar."""
@@ -41,6 +43,7 @@ from llamadesk.ui.tasks import Task
 
 BASE_ROLE = Qt.ItemDataRole.UserRole
 ADAPTER_ROLE = Qt.ItemDataRole.UserRole + 1
+DAMAGED_ROLE = Qt.ItemDataRole.UserRole + 2
 
 
 def _clear(layout: QHBoxLayout) -> None:
@@ -188,6 +191,19 @@ class AdaptersView(QWidget):
                 if entry.id == selected:
                     self.tree.setCurrentItem(child)
             base_item.setExpanded(True)
+        damaged = adapters.damaged_adapters()
+        if damaged:
+            group = QTreeWidgetItem([self.tr("Damaged adapters"), "", ""])
+            self.tree.addTopLevelItem(group)
+            for entry in damaged:
+                child = QTreeWidgetItem([entry.id, self.tr("damaged"), ""])
+                child.setData(0, ADAPTER_ROLE, entry.id)
+                child.setData(0, DAMAGED_ROLE, True)
+                child.setToolTip(0, entry.reason)
+                group.addChild(child)
+                if entry.id == selected:
+                    self.tree.setCurrentItem(child)
+            group.setExpanded(True)
         self._on_selection_changed(self.tree.currentItem(), None)
 
     def selected_adapter_id(self) -> str | None:
@@ -200,7 +216,7 @@ class AdaptersView(QWidget):
 
     def _on_selection_changed(self, current: QTreeWidgetItem | None, _previous: object) -> None:
         adapter_id = current.data(0, ADAPTER_ROLE) if current else None
-        self.merge_button.setEnabled(adapter_id is not None)
+        self.merge_button.setEnabled(adapter_id is not None and not current.data(0, DAMAGED_ROLE))
         self.remove_button.setEnabled(adapter_id is not None)
         self._show_details(adapter_id)
         self._fill_variants(current.data(0, BASE_ROLE) if current else None)
@@ -213,7 +229,7 @@ class AdaptersView(QWidget):
             return
         try:
             manifest = adapters.get_adapter(adapter_id).manifest
-        except LlamaDeskError as exc:
+        except LlamaDeskError as exc:  # a damaged adapter: why, and Remove stays enabled
             self.details.setPlainText(str(exc))
             return
         rows = [

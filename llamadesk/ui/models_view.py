@@ -1,5 +1,7 @@
 """The Models panel: the library list, import (button or drag-and-drop), and a model's details with
-its parameter breakdown. Imports run as a background Task with progress and cancel.
+its parameter breakdown. Imports run as a background Task with progress and cancel. A damaged model
+(its manifest unreadable) is listed too, marked, with the reason in its details and Remove enabled:
+its name stays taken until it is removed.
 
 Signals: library_changed() after an import or removal; status_message(text) for the status bar."""
 
@@ -220,13 +222,19 @@ class ModelsView(QWidget):
             else None
         )
         self.model_list.clear()
+        items = []
         for entry in library.list_models():
             params = entry.manifest.get("counted_parameters")
             size = f"{params / 1e6:,.1f}M" if params else "?"
-            item = QListWidgetItem(f"{entry.id}\n{entry.manifest.get('format', '?')} · {size}")
-            item.setData(Qt.ItemDataRole.UserRole, entry.id)
+            items.append((entry.id, f"{entry.id}\n{entry.manifest.get('format', '?')} · {size}"))
+        items += [
+            (damaged.id, self.tr("{0}\ndamaged").format(damaged.id)) for damaged in library.damaged_models()
+        ]
+        for model_id, text in sorted(items):
+            item = QListWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, model_id)
             self.model_list.addItem(item)
-            if entry.id == current:
+            if model_id == current:
                 self.model_list.setCurrentItem(item)
         if self.model_list.currentItem() is None and self.model_list.count():
             self.model_list.setCurrentRow(0)
@@ -252,9 +260,9 @@ class ModelsView(QWidget):
             return
         try:
             info = library.model_info(library.get_model(model_id))
-        except LlamaDeskError as exc:
+        except LlamaDeskError as exc:  # a damaged model: why, and Remove stays enabled
             self.title.setText(f"<h2>{model_id}</h2>")
-            self.facts.setText(str(exc))
+            self.facts.setText(html.escape(str(exc)))
             self.totals.clear()
             return
         self.title.setText(f"<h2>{info['id']}</h2>")

@@ -28,6 +28,7 @@ from llamadesk.core.corpus.instructions import (
 )
 from llamadesk.core.errors import CorpusError, NotFoundError
 from llamadesk.core.i18n import _
+from llamadesk.core.names import shown
 
 OnError = Literal["skip", "stop"]
 ByteCallback = Callable[[int], None]
@@ -498,7 +499,7 @@ def collect_files(paths: Iterable[Path | str]) -> list[Path]:
         elif path.is_file():
             files.append(path)
         else:
-            raise NotFoundError(_("{path} does not exist.").format(path=path))
+            raise NotFoundError(_("{path} does not exist.").format(path=shown(str(path))))
     return files
 
 
@@ -555,7 +556,7 @@ def read_instruction_file(
     Text records are not instructions: under "stop" they are an error, under "skip" a warning."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise NotFoundError(_("{path} does not exist.").format(path=path))
+        raise NotFoundError(_("{path} does not exist.").format(path=shown(str(path))))
     report = report if report is not None else ReadReport()
     conversations = []
     for item in read_file(path, on_error=on_error, report=report):

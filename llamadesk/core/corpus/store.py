@@ -15,12 +15,20 @@ from pathlib import Path
 from typing import Any
 
 from llamadesk.core import paths as data_paths
-from llamadesk.core.atomic import clean_stale_staging, registering, remove_folder, write_json
+from llamadesk.core.atomic import remove_folder, write_json
 from llamadesk.core.corpus.instructions import Conversation
 from llamadesk.core.corpus.reading import OnError, ReadReport
 from llamadesk.core.corpus.scan import SPLITS, UNIT_KINDS, CorpusSummary, Scanner, Split, UnitKind, scan_units
 from llamadesk.core.errors import AlreadyExistsError, CorpusError, NotFoundError
 from llamadesk.core.i18n import _
+from llamadesk.core.library import (
+    DamagedEntry,
+    adding_entry,
+    damaged_entries,
+    entry_folder,
+    entry_folders,
+    read_manifest,
+)
 from llamadesk.core.names import is_valid_name, shown
 from llamadesk.core.progress import Progress
 
@@ -93,22 +101,28 @@ def add_corpus(
     path, made unique. Tokens are counted only when a tokenizer is given. CorpusError when nothing
     usable was found, or under on_error="stop" at the first malformed record."""
     progress = progress or Progress()
-    sources = [Path(p).expanduser().resolve() for p in paths]
+    # resolve() raises on a NUL byte, where reading then says the path does not exist.
+    named = [Path(p).expanduser() for p in paths]
+    sources = [path.resolve() if path.exists() else path.absolute() for path in named]
     if not sources:
         raise CorpusError(_("Choose at least one file or folder for the corpus."))
     root = data_paths.corpora_dir()
-    clean_stale_staging(root)
     corpus_id = _new_id(name, sources[0], root)
-    target = root / corpus_id
     report = ReadReport()
     scanner = Scanner(
         seed=seed, val_fraction=val_fraction, tokenizer=tokenizer, dedupe_paragraphs=dedupe_paragraphs
     )
-    with registering(
-        target,
+    # No space check up front: what is stored is the text, far smaller than a folder of PDFs.
+    with adding_entry(
+        root,
+        corpus_id,
         taken=_("A corpus named '{corpus_id}' already exists; choose another name.").format(
             corpus_id=corpus_id
         ),
+        busy=_(
+            "Another process (PID {pid}) is adding a corpus named '{corpus_id}' right now; wait for "
+            "it to finish or choose another name."
+        ).format(corpus_id=corpus_id, pid="{pid}"),
         failed=_("Adding the corpus failed: {reason}. Nothing was stored."),
     ) as staging:
         with ExitStack() as stack:
@@ -178,27 +192,41 @@ def _move_line(source: Path, target: Path, ordinal: int) -> None:
         handle.write(moved)
 
 
-def _load_entry(folder: Path) -> CorpusEntry | None:
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return CorpusEntry(folder.name, folder, manifest)
-
-
 def list_corpora() -> list[CorpusEntry]:
-    root = data_paths.corpora_dir()
-    entries = (_load_entry(p) for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith("."))
-    return [e for e in entries if e is not None]
+    """The usable corpora; damaged ones are listed by `damaged_corpora`."""
+    entries = []
+    for folder in entry_folders(data_paths.corpora_dir()):
+        manifest = read_manifest(folder, MANIFEST)
+        if isinstance(manifest, dict):
+            entries.append(CorpusEntry(folder.name, folder, manifest))
+    return entries
+
+
+def damaged_corpora() -> list[DamagedEntry]:
+    return damaged_entries(data_paths.corpora_dir(), MANIFEST)
+
+
+def _not_found(corpus_id: str) -> NotFoundError:
+    return NotFoundError(_("There is no corpus '{corpus_id}'.").format(corpus_id=shown(corpus_id)))
 
 
 def get_corpus(corpus_id: str) -> CorpusEntry:
-    folder = data_paths.corpora_dir() / corpus_id
-    entry = _load_entry(folder) if is_valid_name(corpus_id) and folder.is_dir() else None
-    if entry is None:
-        raise NotFoundError(_("There is no corpus '{corpus_id}'.").format(corpus_id=corpus_id))
-    return entry
+    folder = entry_folder(data_paths.corpora_dir(), corpus_id)
+    if folder is None:
+        raise _not_found(corpus_id)
+    manifest = read_manifest(folder, MANIFEST)
+    if isinstance(manifest, DamagedEntry):
+        raise CorpusError(
+            _("The corpus '{corpus_id}' is damaged: {reason}; remove it and add it again.").format(
+                corpus_id=corpus_id, reason=manifest.reason
+            )
+        )
+    return CorpusEntry(folder.name, folder, manifest)
 
 
 def remove_corpus(corpus_id: str) -> None:
-    remove_folder(get_corpus(corpus_id).folder)
+    """Remove a corpus; a damaged one too, the way out for one whose manifest no longer reads."""
+    folder = entry_folder(data_paths.corpora_dir(), corpus_id)
+    if folder is None:
+        raise _not_found(corpus_id)
+    remove_folder(folder)

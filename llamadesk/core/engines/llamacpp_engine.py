@@ -177,6 +177,7 @@ class LlamaCppEngine(Engine):
                     "or remove it from the library."
                 ).format(model_id=model_id, path=path)
             )
+        library.check_intact(entry)  # llama.cpp's own refusal names no cause
         progress(0.0, _("Loading {model_id}").format(model_id=model_id))
         import llama_cpp
 
@@ -307,6 +308,7 @@ class LlamaCppEngine(Engine):
             entries = [adapters.get_adapter(a) for a in wanted]
             for entry in entries:  # every check before any change, so a bad one changes nothing
                 adapters.check_compatible(entry, self.entry)
+                adapters.check_intact(entry)
                 if not (entry.folder / adapters.GGUF_LORA).is_file():
                     raise IncompatibleAdapterError(
                         _(

@@ -14,13 +14,13 @@ import json
 import logging
 import math
 import os
-import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llamadesk.core.errors import Cancelled, InvalidModelError, ResourceError
+from llamadesk.core.disk import ensure_room, reporting_full_disk
+from llamadesk.core.errors import Cancelled, InvalidModelError
 from llamadesk.core.formats.hf import safetensors_header, validate_hf_folder, weight_files
 from llamadesk.core.i18n import _
 from llamadesk.core.progress import Progress
@@ -108,28 +108,30 @@ def export_gguf(
     config = validate_hf_folder(hf_folder)
     _check_config(hf_folder, config)
     tensors = _plan_tensors(hf_folder, config, qtype)
-    _check_free_space(out_file, sum(t.n_bytes for t in tensors))
+    needed = sum(t.n_bytes for t in tensors)
+    ensure_room(out_file.parent, needed)  # its margin covers the metadata (token lists) and padding
     progress.check()
     writer_tmp = out_file.with_name(f".{out_file.name}.{os.getpid()}.partial")
     writer = gguf.GGUFWriter(writer_tmp, "llama")
     try:
-        _add_model_metadata(writer, hf_folder, config, qtype)
-        _add_tokenizer(writer, hf_folder, config)
-        for tensor in tensors:
-            writer.add_tensor_info(
-                tensor.name, tensor.shape, _float32(), tensor.n_bytes, raw_dtype=tensor.qtype
-            )
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_ti_data_to_file()
-        _write_tensors(writer, tensors, progress, cancel)
-        progress(1.0, _("GGUF file written"))  # a last chance to cancel, before the file appears
-        handle = writer.fout[0]
-        handle.flush()
-        os.fsync(handle.fileno())
-        writer.close()
-        os.replace(writer_tmp, out_file)
-        _fsync_folder(out_file.parent)
+        with reporting_full_disk(out_file.parent, needed):
+            _add_model_metadata(writer, hf_folder, config, qtype)
+            _add_tokenizer(writer, hf_folder, config)
+            for tensor in tensors:
+                writer.add_tensor_info(
+                    tensor.name, tensor.shape, _float32(), tensor.n_bytes, raw_dtype=tensor.qtype
+                )
+            writer.write_header_to_file()
+            writer.write_kv_data_to_file()
+            writer.write_ti_data_to_file()
+            _write_tensors(writer, tensors, progress, cancel)
+            progress(1.0, _("GGUF file written"))  # a last chance to cancel, before the file appears
+            handle = writer.fout[0]
+            handle.flush()
+            os.fsync(handle.fileno())
+            writer.close()
+            os.replace(writer_tmp, out_file)
+            _fsync_folder(out_file.parent)
     except BaseException:
         writer.close()
         with contextlib.suppress(FileNotFoundError):
@@ -166,17 +168,6 @@ def _check_config(folder: Path, config: dict) -> None:
     if window and window < config.get("max_position_embeddings", 0):
         log.warning(
             "%s: sliding window %s is not kept; llama.cpp attends to the whole context", folder, window
-        )
-
-
-def _check_free_space(out_file: Path, tensor_bytes: int) -> None:
-    needed = tensor_bytes + 64 * 1024 * 1024  # + metadata (token lists) and padding, generously
-    free = shutil.disk_usage(out_file.parent).free
-    if needed > free:
-        raise ResourceError(
-            _("The GGUF file needs {needed:.1f} GB on {folder}, which has {free:.1f} GB free.").format(
-                needed=needed / 1e9, folder=out_file.parent, free=free / 1e9
-            )
         )
 
 

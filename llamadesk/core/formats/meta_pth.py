@@ -292,11 +292,21 @@ def _check_rank_count(src: Path, shards: list[dict], params: MetaParams) -> None
     if rows * len(shards) == full:
         return
     if rows and full % rows == 0 and full // rows > len(shards):
-        raise InvalidModelError(
+        message = (
             _(
                 "{shard} is missing from {src}: the weights are split into {needed} files "
+                "and only one is there."
+            )
+            if len(shards) == 1
+            else _(
+                "{shard} is missing from {src}: the weights are split into {needed} files "
                 "and only {found} are there."
-            ).format(shard=_shard_name(len(shards)), src=src.name, needed=full // rows, found=len(shards))
+            )
+        )
+        raise InvalidModelError(
+            message.format(
+                shard=_shard_name(len(shards)), src=src.name, needed=full // rows, found=len(shards)
+            )
         )
     raise InvalidModelError(
         _(
