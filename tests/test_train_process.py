@@ -105,3 +105,21 @@ def test_a_killed_runner_reads_as_interrupted_and_attach_follows_a_live_run(qtbo
     status, message = ended[0]
     assert status == "interrupted" and "Resume" in message
     assert runs.get_run(run.id).status == "interrupted"
+
+
+def test_a_runner_stopped_by_a_full_disk_is_reported_as_one(qtbot, corpus, monkeypatch):
+    """On a full disk the runner may have written neither its state nor its last words: the window
+    says the disk is full all the same, in the runner's sentence."""
+    run = runs.create_run(tiny_spec(corpus, "full"))
+    runs.write_state(run, state="running")  # and then it died, with nothing more written
+    monkeypatch.setattr(train_process.disk, "free_bytes", lambda _path: 1000)
+    job = TrainProcess.attach(run.id)
+    _events, ended = follow(qtbot, job)
+    qtbot.waitUntil(lambda: bool(ended), timeout=RUN_TIMEOUT_MS)
+    status, message = ended[0]
+    assert status == "interrupted"
+    assert message.startswith(f"The disk holding {run.folder.parent} is full (1.0 KB free, about ")
+    assert message.endswith(
+        f"needed), so training stopped and it has no checkpoint yet: free some space and continue "
+        f"with `llamadesk train --resume {run.id}`."
+    )

@@ -12,7 +12,8 @@ from llamadesk.core.training import memory, runs
 from llamadesk.ui import train_process
 from llamadesk.ui.train_view import TrainView
 from tests.test_train_process import RUN_TIMEOUT_MS, kill_runners
-from tests.training_fixtures import import_tiny, sft_corpus, text_corpus
+from tests.test_training_runner import trained_elsewhere
+from tests.training_fixtures import import_tiny, sft_corpus, text_corpus, tiny_spec
 
 SMALL_JOB = {"block_size": 32, "batch_size": 2, "grad_accum": 2, "eval_every": 2, "save_every": 2}
 
@@ -145,6 +146,21 @@ def test_cancel_then_resume_to_completion(qtbot, tiny, make_view, tmp_path):
     # The replayed log, cut back at the checkpoint, gives each step once.
     assert [x for x, _y in _points(view, "loss")] == list(range(1, 31))
     assert f"resuming after step {stopped}" in view.log_view.toPlainText()
+
+
+def test_resume_on_a_run_the_cli_is_training_shows_its_sentence(qtbot, tiny, make_view, tmp_path):
+    run = runs.create_run(tiny_spec(text_corpus(tmp_path), "elsewhere"))
+    runs.write_state(run, state="cancelled")
+    view = make_view()
+    view._select_run(run.id)
+    view._update_buttons()
+    assert view.resume_button.isEnabled()
+    with trained_elsewhere(run.id) as pid:  # a `llamadesk train --resume` began meanwhile
+        view.resume_button.click()
+        dialog = view.findChild(object, "errorDialog")
+        assert dialog is not None and dialog.text() == f"Run '{run.id}' is already running in process {pid}."
+        assert view.job is None and train_process._launched == {}  # no second runner
+        assert view.runs_tree.topLevelItem(0).text(2) == "running" and not view.resume_button.isEnabled()
 
 
 def test_closing_the_panel_leaves_the_job_running_and_a_new_panel_reattaches(

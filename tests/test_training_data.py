@@ -125,3 +125,32 @@ def test_vocabulary_extension_adds_whole_chinese_pieces(tmp_path):
         data.extend_vocabulary(make_tokenizer(), texts, 100_000)
     with pytest.raises(CorpusError, match="no plain text"):
         data.extend_vocabulary(make_tokenizer(), [], 100)
+
+
+def _all_in_validation(corpus: store.CorpusEntry, kind: str) -> None:
+    """What the split's hash does to a one-document corpus 1 time in 20: nothing left in train."""
+    train, validation = (corpus.folder / store.UNIT_FILES[kind][split] for split in ("train", "validation"))
+    validation.write_text(train.read_text(encoding="utf-8") + validation.read_text(encoding="utf-8"))
+    train.write_text("", encoding="utf-8")
+
+
+def test_a_corpus_with_everything_in_validation_is_split_again(tmp_path, tokenizer):
+    corpus = text_corpus(tmp_path)
+    normal = build(tmp_path, tokenizer, tiny_spec(corpus, "a", max_eval_examples=1000), "normal")
+    _all_in_validation(store.get_corpus(corpus), "text")
+    tokens = build(tmp_path, tokenizer, tiny_spec(corpus, "a", max_eval_examples=1000))
+    pooled = len(tokens.train) + len(tokens.validation)
+    assert pooled == pytest.approx(len(normal.train) + len(normal.validation), abs=1)  # packed as one
+    assert len(tokens.validation) == pooled // data.HELD_OUT_EVERY and tokens.summary["resplit"]
+    assert "every 20th example, kept for the eval loss" in data.split_note(tokens.summary)
+    assert data.split_note(normal.summary) is None and not normal.summary["resplit"]
+
+
+def test_a_few_conversations_all_in_validation_train_without_one(tmp_path, tokenizer):
+    path = tmp_path / "few.jsonl"
+    write_alpaca(path, 6)
+    corpus = store.add_corpus([path], "few").id
+    _all_in_validation(store.get_corpus(corpus), "conversation")
+    tokens = build(tmp_path, tokenizer, tiny_spec(corpus, "a", kind="sft", block_size=64))
+    assert len(tokens.train) == 6 and tokens.validation is None
+    assert data.split_note(tokens.summary).endswith("trains on all of its data and reports no eval loss.")

@@ -1,6 +1,8 @@
 """The training loop on the tiny model: registration with a manifest, cancel and exact resume,
-checkpoints that survive a full disk, a base removed mid-job and a killed process."""
+checkpoints that survive a full disk, a base removed mid-job, a killed process, and a run that
+another process is training."""
 
+import contextlib
 import errno
 import json
 import os
@@ -8,13 +10,15 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from safetensors import safe_open
 
 from llamadesk.cli import main
 from llamadesk.core import adapters, library, paths
-from llamadesk.core.errors import ResourceError
+from llamadesk.core.errors import BusyError, ResourceError
 from llamadesk.core.training import runner, runs
 from tests.training_fixtures import import_tiny, sft_corpus, text_corpus, tiny_spec
 
@@ -22,6 +26,32 @@ from tests.training_fixtures import import_tiny, sft_corpus, text_corpus, tiny_s
 @pytest.fixture
 def tiny(tiny_model_dir):
     return import_tiny(tiny_model_dir)
+
+
+_HOLD = """
+import sys
+from llamadesk.core.training import runs
+with runs.training(runs.get_run(sys.argv[1])):
+    print("held", flush=True)
+    sys.stdin.read()
+"""
+
+
+@contextlib.contextmanager
+def trained_elsewhere(run_id: str) -> Iterator[int]:
+    """Another process holding the run's lock, as a process training it does; yields its id."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, run_id],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    try:
+        assert holder.stdout.readline() == "held\n"
+        yield holder.pid
+    finally:
+        holder.communicate()
 
 
 def collect():
@@ -158,7 +188,8 @@ def test_disk_full_while_checkpointing_keeps_earlier_checkpoints(tiny, tmp_path,
     monkeypatch.setattr(Accelerator, "save_state", save_state)
     events, emit = collect()
     with pytest.raises(
-        ResourceError, match=r"step 4 failed \(the disk is full\); the last good one is step 2"
+        ResourceError,
+        match=r"is full \(.* needed\), so training stopped and its last good checkpoint is step 2:",
     ):
         runner.train(tiny_spec(text_corpus(tmp_path), "a"), emit=emit)
     run = runs.get_run(events[-1]["run_id"])
@@ -250,3 +281,40 @@ def test_killed_process_is_seen_live_then_interrupted_and_resumes(tiny, tmp_path
     assert runner.train(run_id=run.id) == 0
     assert adapters.get_adapter("a").manifest["run_id"] == run.id
     assert runs.get_run(run.id).curves()["steps"] == list(range(1, 61))
+
+
+def test_a_run_another_process_trains_is_refused_before_it_is_touched(tiny, tmp_path, capsys):
+    run = runs.create_run(tiny_spec(text_corpus(tmp_path), "a", max_steps=2))
+    runs.write_state(run, state="cancelled")
+    state = (run.folder / runs.STATE).read_text(encoding="utf-8")
+    sentence = f"Run '{run.id}' is already running in process "
+    with trained_elsewhere(run.id) as pid:
+        assert run.status == "running" and not run.is_live()  # listed as running; nothing to signal
+        assert str(runs.running_elsewhere(run)) == f"{sentence}{pid}."
+        with pytest.raises(BusyError, match="is starting; cancel it again in a moment"):
+            runs.request_cancel(run.id)  # no signal to a process that cannot take it yet
+        events, emit = collect()
+        with pytest.raises(BusyError, match=f"^{sentence}{pid}\\.$"):
+            runner.train(run_id=run.id, emit=emit)
+        assert events == [
+            {"event": "error", "run_id": run.id, "state": "failed", "message": f"{sentence}{pid}."}
+        ]
+        assert main(["train", "--resume", run.id]) == 2
+        assert capsys.readouterr().err == f"llamadesk: {sentence}{pid}.\n"
+        assert (run.folder / runs.STATE).read_text(encoding="utf-8") == state
+        assert not (run.folder / runs.PROGRESS).exists() and not run.data_dir.exists()
+    assert run.status == "cancelled" and runs.running_elsewhere(run) is None
+    assert runner.train(run_id=run.id) == 0
+
+
+def test_a_checkpoint_failing_for_another_reason_says_so(tiny, tmp_path, monkeypatch):
+    from accelerate import Accelerator
+
+    def save_state(self, output_dir, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(Accelerator, "save_state", save_state)
+    with pytest.raises(
+        ResourceError, match=r"step 2 failed \(Permission denied\); there is no earlier checkpoint: fix this"
+    ):
+        runner.train(tiny_spec(text_corpus(tmp_path), "a"))

@@ -167,6 +167,8 @@ def _print_human(event: dict) -> None:
             f"on {event['processes']} × {event['device']}{resumed}; "
             f"about {human_bytes(event['memory']['total'])} of memory."
         )
+        if event.get("note"):
+            print(event["note"])
     elif kind == "step":
         speed = f"  {event['tokens_per_s']:,.0f} tok/s" if event.get("tokens_per_s") else ""
         print(

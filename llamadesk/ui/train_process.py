@@ -20,7 +20,7 @@ from itertools import islice
 
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
-from llamadesk.core import i18n
+from llamadesk.core import disk, i18n, library
 from llamadesk.core.errors import LlamaDeskError
 from llamadesk.core.training import runs
 
@@ -87,7 +87,8 @@ class TrainProcess(QObject):
     redraws the whole curve), then how it ended once its process is gone.
 
     Signals: event_received(event dict), finished(status, message) where status is the run's:
-    "done", "cancelled", "failed" or "interrupted"."""
+    "done", "cancelled", "failed" or "interrupted", or "running" when this process was refused
+    because another one trains the run (message: "Run R is already running in process P.")."""
 
     event_received = Signal(object)
     finished = Signal(str, str)
@@ -176,8 +177,12 @@ class TrainProcess(QObject):
             return status, ""
         reason = state.get("message") if status == "failed" else None
         reason = reason or self._reason_from_output()
+        if status == "running":  # the process exited, yet another one trains the run: refused
+            return status, reason or ""
         if status == "failed" or (reason and status == "created"):
             return "failed", reason or ""
+        if reason is None and disk.free_bytes(self.run.folder) < disk.MARGIN:
+            reason = self._full_disk_reason()
         process = _launched.get(self.pid)
         if process is not None:
             text = QCoreApplication.translate(
@@ -191,6 +196,14 @@ class TrainProcess(QObject):
                 "The training process ended unexpectedly; Resume continues from the last checkpoint.",
             )
         return "interrupted", reason or text
+
+    def _full_disk_reason(self) -> str:
+        """The runner's sentence for a full disk, which that disk may not have let it write down."""
+        needed = None
+        with contextlib.suppress(LlamaDeskError):
+            spec = self.run.spec
+            needed = runs.checkpoint_bytes(spec, library.get_model(spec.base).config)
+        return str(runs.disk_full_error(self.run, needed))
 
     def _reason_from_output(self) -> str | None:
         """The runner's last error: its JSON "error" event, else the one line the CLI prints for a

@@ -9,6 +9,7 @@ run, merging) runs on a background thread.
 Signals: adapters_changed() when a job's adapter enters the library; library_changed() after the
 guided flow merges a model; status_message(text) for the status bar."""
 
+import contextlib
 import html
 import re
 from collections.abc import Callable
@@ -1044,13 +1045,29 @@ class TrainView(QWidget):
         self._launch(result)
 
     def resume_run(self, run_id: str) -> TrainProcess | None:
-        """Continue a cancelled or interrupted run from its last checkpoint."""
+        """Continue a cancelled or interrupted run from its last checkpoint; a run another process
+        (the CLI, another window) is training now is refused with the sentence the CLI gives."""
         if self.job is not None:
             show_error(self, self.tr("A job is running; cancel it or wait for it to finish."))
+            return None
+        try:
+            refusal = runs.running_elsewhere(runs.get_run(run_id))
+        except LlamaDeskError as exc:
+            refusal = exc
+        if refusal is not None:
+            show_error(self, str(refusal))
+            self.refresh_runs()  # the list may still show the run as it was before that process began
             return None
         return self._launch(run_id)
 
     def _on_resume_clicked(self) -> None:
+        # The selected run, even if it now reads as running: the user pressed Resume on it, and is
+        # told why not, rather than seeing another run resume or nothing happen.
+        selected = self._selected_run()
+        with contextlib.suppress(LlamaDeskError):
+            if selected is not None and runs.get_run(selected).status == "running":
+                self.resume_run(selected)
+                return
         run_id = self._resumable_run()
         if run_id is not None:
             self.resume_run(run_id)
@@ -1199,7 +1216,9 @@ class TrainView(QWidget):
             started = self.tr("Started: {0} steps over {1} examples on {2}{3}.").format(
                 event["total_steps"], event["examples"], event["device"], resumed
             )
-            if not event.get("validation_examples"):
+            if event.get("note"):  # the runner's own words on how it split the data
+                started += " " + event["note"]
+            elif not event.get("validation_examples"):
                 started += " " + self.tr("The data has no validation split, so there is no eval loss.")
             return started
         if kind == "step":

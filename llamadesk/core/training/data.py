@@ -27,6 +27,10 @@ from llamadesk.core.training.spec import TrainSpec
 
 SPLITS = ("train", "validation")
 SUMMARY = "summary.json"
+# When a corpus's own split leaves nothing to train on (one short document whose one passage the
+# split hash sent to validation), its data is split again here: every HELD_OUT_EVERY-th example
+# for validation, as the corpus's default 5% would, and none when there are fewer examples.
+HELD_OUT_EVERY = 20
 
 
 @dataclass(frozen=True)
@@ -61,37 +65,53 @@ def build_token_data(
 ) -> dict:
     """Tokenize the corpora's splits into `folder` (atomically); return the data summary.
 
-    CorpusError when the training split gives no example, with what the corpus does hold."""
+    When the training split gives no example but the corpora hold more (all of a one-document
+    corpus in validation), both splits are pooled and split again (see HELD_OUT_EVERY); the summary
+    then says `resplit`. CorpusError when even that gives no example, with what the corpus holds."""
+    labels = spec.kind == "sft"
     with staged_folder(folder) as staging:
         counts: dict[str, dict] = {}
         for index, split in enumerate(SPLITS):
             step = progress.sub(index / 2, (index + 1) / 2)
-            examples = _examples(spec, corpora, tokenizer, split, step)
+            examples = _examples(spec, corpora, tokenizer, (split,), step)
             if split == "validation":
                 examples = _first(examples, spec.max_eval_examples)
-            counts[split] = _write_split(examples, staging, split, with_labels=spec.kind == "sft")
+            counts[split] = _write_split(examples, staging, split, with_labels=labels)
+        resplit = counts["train"]["examples"] == 0 and counts["validation"]["examples"] > 0
+        if resplit:
+            # Small by construction (the hash sent every unit to validation), so held in memory.
+            pooled = list(_examples(spec, corpora, tokenizer, SPLITS, progress))
+            held_out = set(range(HELD_OUT_EVERY - 1, len(pooled), HELD_OUT_EVERY))
+            training = (e for i, e in enumerate(pooled) if i not in held_out)
+            validation = _first((pooled[i] for i in sorted(held_out)), spec.max_eval_examples)
+            counts["train"] = _write_split(training, staging, "train", with_labels=labels)
+            counts["validation"] = _write_split(validation, staging, "validation", with_labels=labels)
         if counts["train"]["examples"] == 0:
             raise CorpusError(_no_examples_message(spec, corpora, counts["train"]))
         summary = {
             "kind": spec.kind,
             "corpora": [{"id": c.id, "name": c.name, "kind": c.kind} for c in corpora],
             "block_size": spec.block_size,
+            "resplit": resplit,
         } | {f"{split}_{key}": value for split in SPLITS for key, value in counts[split].items()}
         write_json(staging / SUMMARY, summary)
     return summary
 
 
 def _examples(
-    spec: TrainSpec, corpora: list[CorpusEntry], tokenizer: Any, split: str, progress: Progress
+    spec: TrainSpec, corpora: list[CorpusEntry], tokenizer: Any, splits: tuple[str, ...], progress: Progress
 ) -> Iterator[tuple[list[int], list[int] | None]]:
+    """The examples of the corpora's `splits`, in order (text packed across passages)."""
+    split = splits[0]
     if spec.kind == "pt":
-        texts = chain.from_iterable(c.iter_texts(split) for c in corpora)
+        texts = chain.from_iterable(c.iter_texts(s) for s in splits for c in corpora)
         for number, block in enumerate(pack_texts(texts, tokenizer, spec.block_size)):
             if number % 256 == 0:
                 progress(0.5, _("Tokenizing the {split} text").format(split=split))
             yield block, None
         return
-    for number, conversation in enumerate(chain.from_iterable(c.iter_conversations(split) for c in corpora)):
+    conversations = chain.from_iterable(c.iter_conversations(s) for s in splits for c in corpora)
+    for number, conversation in enumerate(conversations):
         if number % 64 == 0:
             progress(0.5, _("Tokenizing the {split} conversations").format(split=split))
         ids, labels = sft_example(conversation, tokenizer, spec.block_size)
@@ -131,8 +151,9 @@ def _write_split(examples: Iterable, folder: Path, split: str, *, with_labels: b
 
 def _no_examples_message(spec: TrainSpec, corpora: list[CorpusEntry], counts: dict) -> str:
     names = ", ".join(f"'{c.id}'" for c in corpora)
-    texts = sum(c.manifest.get("passages", {}).get("train", 0) for c in corpora)
-    conversations = sum(c.manifest.get("conversations", {}).get("train", 0) for c in corpora)
+    # Both splits: their examples were pooled before coming here.
+    texts = sum(sum(c.manifest.get("passages", {}).values()) for c in corpora)
+    conversations = sum(sum(c.manifest.get("conversations", {}).values()) for c in corpora)
     if spec.kind == "pt":
         if texts == 0 and conversations:
             message = _(
@@ -164,6 +185,21 @@ def _no_examples_message(spec: TrainSpec, corpora: list[CorpusEntry], counts: di
         texts=texts,
         block_size=spec.block_size,
         dropped=counts.get("dropped", 0),
+    )
+
+
+def split_note(summary: dict) -> str | None:
+    """What a run tells the user when its data was split again (see build_token_data)."""
+    if not summary.get("resplit"):
+        return None
+    if summary.get("validation_examples"):
+        return _(
+            "The corpus's own training split is too small to train on, so this run trains on all of "
+            "its data except every {every}th example, kept for the eval loss."
+        ).format(every=HELD_OUT_EVERY)
+    return _(
+        "The corpus's own training split is too small to train on, so this run trains on all of its "
+        "data and reports no eval loss."
     )
 
 

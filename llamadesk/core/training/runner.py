@@ -13,7 +13,8 @@ between optimizer steps.
 Events go to `emit` (the CLI prints them as JSON lines) and to runs/<id>/progress.jsonl:
   prepare     fraction, message (tokenizing; at most twice a second)
   start       run_id, total_steps, start_step, steps_per_epoch, examples, validation_examples,
-              processes, device, memory (the estimate), adapter
+              processes, device, memory (the estimate), adapter, note (how the data was split,
+              when not as the corpus says; else null)
   step        step, total_steps, epoch, loss, lr, tokens_per_s, eta_s, rss_bytes (+ gpu_bytes)
   eval        step, eval_loss
   checkpoint  step, path
@@ -23,7 +24,6 @@ Events go to `emit` (the CLI prints them as JSON lines) and to runs/<id>/progres
 Every event also carries event, run_id, state and time."""
 
 import contextlib
-import errno
 import json
 import logging
 import math
@@ -33,10 +33,11 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llamadesk.core import library, paths
+from llamadesk.core import disk, library, paths
 from llamadesk.core.atomic import clean_stale_staging, remove_folder, staged_folder, write_json
 from llamadesk.core.errors import AlreadyExistsError, Cancelled, LlamaDeskError, NotFoundError, ResourceError
 from llamadesk.core.i18n import _
@@ -69,7 +70,9 @@ def train(
 ) -> int:
     """Run a new job (`spec`) or continue one (`run_id`, from its last checkpoint, or from the
     start when it has none). Return EXIT_DONE or EXIT_CANCELLED; raise LlamaDeskError for anything
-    the user can fix (also logged as an "error" event). `force` skips the memory check."""
+    the user can fix (also logged as an "error" event): BusyError, before anything of the run is
+    read or written, when another process trains it; a full disk as one sentence, the last complete
+    checkpoint kept. `force` skips the memory check."""
     if (spec is None) == (run_id is None):
         raise ValueError("give a spec or a run id")
     if spec is None:
@@ -77,33 +80,36 @@ def train(
     accelerator = _accelerator(spec)
     main = accelerator.is_main_process
     try:
-        try:
-            run, estimate = _decide(accelerator, lambda: _prepare(spec, run_id, force))
-        except LlamaDeskError as exc:
-            if emit is not None and main:  # no run folder yet: the reader still gets its event
-                emit({"event": "error", "run_id": run_id, "state": "failed", "message": str(exc)})
-            raise
-        sink = _EventSink(run, emit if main else None, main)
-        with _CancelWatch(run, cancel) as watch:
-            return _Job(accelerator, run, run.spec, sink, watch).execute(estimate)
+        with contextlib.ExitStack() as held:  # the run's lock, from before it is touched to the end
+            try:
+                run, estimate, room = _decide(accelerator, lambda: _prepare(spec, run_id, force, held))
+            except LlamaDeskError as exc:
+                if emit is not None and main:  # no run folder yet: the reader still gets its event
+                    emit({"event": "error", "run_id": run_id, "state": "failed", "message": str(exc)})
+                raise
+            sink = _EventSink(run, emit if main else None, main)
+            with _CancelWatch(run, cancel) as watch:
+                return _Job(accelerator, run, run.spec, sink, watch, room).execute(estimate)
     finally:
         _release(accelerator)
 
 
-def _prepare(spec: TrainSpec, run_id: str | None, force: bool) -> tuple[runs.Run, dict]:
-    """Everything refused before a run starts (and before a new run's folder is made): a missing
-    base, a taken adapter name, a run that is running or finished, a job too big for memory."""
+def _prepare(
+    spec: TrainSpec, run_id: str | None, force: bool, held: contextlib.ExitStack
+) -> tuple[runs.Run, dict, "_Room"]:
+    """Everything refused before a run starts (and before a new run's folder is made): a run that
+    another process trains or that is finished, a missing base, a taken adapter name, a job too big
+    for memory, a disk without room for a checkpoint and the adapter. The run's lock is taken into
+    `held` first, so a second process is refused before it reads or writes anything of the run."""
     run = runs.get_run(run_id) if run_id is not None else None
-    if run is not None and run.status == "running":
-        raise LlamaDeskError(
-            _("Run '{run}' is still running (process {pid}).").format(run=run.id, pid=run.state.get("pid"))
-        )
-    if run is not None and run.status == "done":
-        raise LlamaDeskError(
-            _("Run '{run}' is finished; its adapter is '{adapter}'.").format(
-                run=run.id, adapter=run.state.get("adapter_id")
+    if run is not None:
+        held.enter_context(runs.training(run))
+        if run.status == "done":
+            raise LlamaDeskError(
+                _("Run '{run}' is finished; its adapter is '{adapter}'.").format(
+                    run=run.id, adapter=run.state.get("adapter_id")
+                )
             )
-        )
     base = library.get_model(spec.base)
     if (paths.adapters_dir() / spec.out).exists():
         raise AlreadyExistsError(
@@ -122,7 +128,21 @@ def _prepare(spec: TrainSpec, run_id: str | None, force: bool) -> tuple[runs.Run
         estimate = memory.estimate(spec, base.config, device)
     else:
         estimate = memory.check_fits(spec, base.config, device)
-    return run or runs.create_run(spec), estimate.to_json()
+    room = _Room(runs.checkpoint_bytes(spec, base.config), estimate.trainable)
+    disk.ensure_room(paths.runs_dir(), room.checkpoint + room.adapter)
+    if run is None:
+        run = runs.create_run(spec)
+        held.enter_context(runs.training(run))
+    return run, estimate.to_json(), room
+
+
+@dataclass(frozen=True)
+class _Room:
+    """Disk space the run writes, in bytes: each checkpoint (trainable weights and the optimizer's
+    moments), and the adapter at the end (the trainable weights once more)."""
+
+    checkpoint: int
+    adapter: int
 
 
 def _accelerator(spec: TrainSpec) -> Any:
@@ -188,12 +208,26 @@ class _EventSink:
         self.run, self._emit, self._main = run, emit, main
 
     def __call__(self, event: str, **fields: Any) -> None:
-        if not self._main:
-            return
+        if self._main:
+            record = self._record(event, fields)
+            runs.append_event(self.run, record)
+            self._echo(record)
+
+    def last_words(self, event: str, **fields: Any) -> None:
+        """An event the run's log may no longer take (the disk is full): echoed all the same."""
+        if self._main:
+            record = self._record(event, fields)
+            with contextlib.suppress(OSError):
+                runs.append_event(self.run, record)
+            self._echo(record)
+
+    def _record(self, event: str, fields: dict) -> dict:
         record = {"event": event, "run_id": self.run.id} | fields
         record.setdefault("state", "running")
         record["time"] = round(time.time(), 3)
-        runs.append_event(self.run, record)
+        return record
+
+    def _echo(self, record: dict) -> None:
         if self._emit is not None:
             try:
                 self._emit(record)
@@ -237,9 +271,16 @@ class _CancelWatch:
 
 class _Job:
     def __init__(
-        self, accelerator: Any, run: runs.Run, spec: TrainSpec, sink: _EventSink, watch: _CancelWatch
+        self,
+        accelerator: Any,
+        run: runs.Run,
+        spec: TrainSpec,
+        sink: _EventSink,
+        watch: _CancelWatch,
+        room: _Room,
     ) -> None:
         self.acc, self.run, self.spec, self.emit, self.watch = accelerator, run, spec, sink, watch
+        self.room = room
         self.main = accelerator.is_main_process
         self.recent_losses: deque[float] = deque(maxlen=FINAL_LOSS_WINDOW)
         self.last_eval_loss: float | None = None
@@ -261,14 +302,21 @@ class _Job:
             self._fail("Interrupted; resume from the last checkpoint.")
             raise
         except Exception as exc:
+            if disk.is_disk_full(exc):  # a log line, the token data, a checkpoint's own error
+                error = runs.disk_full_error(self.run, self.room.checkpoint)
+                self._fail(str(error))
+                raise error from exc
             log.exception("training run %s failed", self.run.id)
             self._fail(f"Unexpected error ({type(exc).__name__}: {exc}); the log has the details.")
             raise
 
     def _fail(self, message: str) -> None:
+        """Record the failure where the disk still allows: on a full one the state may stay
+        "running", which reads as interrupted once this process is gone; resumable either way."""
         if self.main:
-            self.emit("error", message=message, state="failed")
-            runs.write_state(self.run, state="failed", message=message)
+            self.emit.last_words("error", message=message, state="failed")
+            with contextlib.suppress(OSError):
+                runs.write_state(self.run, state="failed", message=message)
 
     def _run(self, estimate: dict) -> int:
         spec = self.spec
@@ -300,6 +348,7 @@ class _Job:
             device=str(self.acc.device),
             memory=estimate,
             adapter=spec.out,
+            note=data.split_note(self.data_summary),
         )
         if self.main:
             runs.write_state(self.run, total_steps=self.total, step=start)
@@ -604,7 +653,8 @@ class _Job:
         if target.is_dir():
             return
         with contextlib.ExitStack() as stack:
-            failure = None
+            failure: Exception | None = None
+            full = False
             try:
                 staging = stack.enter_context(staged_folder(target)) if self.main else None
                 staging = _decide_value(self.acc, staging)
@@ -619,10 +669,16 @@ class _Job:
                             "last_eval_loss": self.last_eval_loss,
                         },
                     )
-            except OSError as exc:
+            except Exception as exc:  # noqa: BLE001 - every process must hear of it, below
                 failure = exc
+                # torch.save reports a full disk only as a failed write: the free space tells.
+                full = disk.is_disk_full(exc) or disk.free_bytes(self.run.folder) < self.room.checkpoint
             if self._agree(failure is not None):
-                raise self._checkpoint_error(step, failure)  # unwinding removes the staging folder
+                if full:  # unwinding removes the staging folder first
+                    raise runs.disk_full_error(self.run, self.room.checkpoint) from failure
+                if failure is None or isinstance(failure, OSError):
+                    raise self._checkpoint_error(step, failure)
+                raise failure  # a fault of ours, not the disk's: the log gets its traceback
             self.acc.wait_for_everyone()
         if self.main:
             for _old_step, folder in self.run.checkpoints()[: -self.spec.keep_checkpoints]:
@@ -630,21 +686,21 @@ class _Job:
             runs.write_state(self.run, step=step)
             self.emit("checkpoint", step=step, total_steps=self.total, path=str(target))
 
-    def _checkpoint_error(self, step: int, failure: OSError | None) -> ResourceError:
+    def _checkpoint_error(self, step: int, failure: Exception | None) -> ResourceError:
+        """A checkpoint write that failed for a reason other than a full disk (a full one is said by
+        runs.disk_full_error): on another process, or one the OS names."""
         last = self.run.last_checkpoint()
         kept = (
             _("the last good one is step {step}").format(step=last[0])
             if last
             else _("there is no earlier checkpoint")
         )
-        reason = (
-            _("the disk is full") if failure and failure.errno == errno.ENOSPC else f"{failure or 'error'}"
-        )
+        reason = failure.strerror if isinstance(failure, OSError) and failure.strerror else failure
         error = ResourceError(
             _(
-                "Saving the checkpoint at step {step} failed ({reason}); {kept}. Free some space and "
+                "Saving the checkpoint at step {step} failed ({reason}); {kept}: fix this and "
                 "continue with `llamadesk train --resume {run_id}`."
-            ).format(step=step, reason=reason, kept=kept, run_id=self.run.id)
+            ).format(step=step, reason=reason or _("on another process"), kept=kept, run_id=self.run.id)
         )
         error.__cause__ = failure
         return error
@@ -706,7 +762,11 @@ class _Job:
         }
         try:
             entry = adapters.register_adapter(self.spec.out, build, manifest, base, Progress())
-        except LlamaDeskError as exc:
+        except Exception as exc:
+            if disk.is_disk_full(exc):  # the adapter's staging folder is gone: nothing half-made
+                raise runs.disk_full_error(self.run, self.room.adapter) from exc
+            if not isinstance(exc, LlamaDeskError):
+                raise
             raise RunFailed(
                 _(
                     "{exc} The trained weights are kept in the run's last checkpoint: fix "

@@ -10,7 +10,9 @@ that started it and can be watched, cancelled, resumed or exported from anywhere
     cancel            present while a cancel is requested (the way to stop a job one did not start)
 
 A run whose state says running but whose process is gone was killed: it reads as "interrupted",
-and resumes from its last checkpoint."""
+and resumes from its last checkpoint. The process training a run also holds its cross-process lock
+(`run-<id>`, see core/locks.py) from before it touches the run until it ends, so two processes never
+train one run: the second is refused, whichever of the CLI and the window started it."""
 
 import contextlib
 import datetime as dt
@@ -23,9 +25,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from llamadesk.core import paths
+from llamadesk.core import disk, locks, paths
 from llamadesk.core.atomic import staged_folder, write_json
-from llamadesk.core.errors import LlamaDeskError, NotFoundError
+from llamadesk.core.errors import BusyError, LlamaDeskError, NotFoundError, ResourceError
 from llamadesk.core.i18n import _
 from llamadesk.core.progress import Progress
 from llamadesk.core.training.spec import TrainSpec
@@ -56,14 +58,22 @@ class Run:
 
     @property
     def status(self) -> str:
-        """The recorded state, except that a "running" run whose process is gone is "interrupted"."""
+        """The recorded state, except that a "running" run whose process is gone is "interrupted",
+        and a run another process holds the lock of is "running" (a resume that has not yet
+        recorded itself, as the window's list should show it)."""
         state = self.state
-        if state.get("state") == "running" and not _process_alive(state):
-            return "interrupted"
-        return state.get("state", "created")
+        recorded = state.get("state", "created")
+        if recorded == "running" and _process_alive(state):
+            return "running"
+        if recorded != "done" and _held_elsewhere(self.id):
+            return "running"
+        return "interrupted" if recorded == "running" else recorded
 
     def is_live(self) -> bool:
-        return self.status == "running"
+        """Whether the process that recorded this run as running still works: the one a cancel
+        signals and a reopened window follows."""
+        state = self.state
+        return state.get("state") == "running" and _process_alive(state)
 
     @property
     def data_dir(self) -> Path:
@@ -170,6 +180,81 @@ def _process_alive(state: dict) -> bool:
     return abs(started - state.get("process_started", started)) < 1.0
 
 
+def lock_name(run_id: str) -> str:
+    return f"run-{run_id}"
+
+
+def _held_elsewhere(run_id: str) -> bool:
+    """Whether another process holds the run's lock now. A run never trained has no lock file, and
+    is not given one by looking."""
+    name = lock_name(run_id)
+    try:
+        return locks.lock_file(name).exists() and locks.is_held(name)
+    except OSError:  # a data folder this process cannot write to: nothing trains from here either
+        return False
+
+
+def _busy_text(run_id: str) -> str:
+    """The refusal, with `{pid}` left for the lock to fill in."""
+    return _("Run '{run}' is already running in process {pid}.").format(run=run_id, pid="{pid}")
+
+
+def running_elsewhere(run: Run) -> BusyError | None:
+    """The refusal for a run that another process is training now, else None: its lock is held,
+    or its state names a live process other than this one that holds no lock (a machine sharing
+    this data folder over a network file system, whose locks may not reach here)."""
+    if _held_elsewhere(run.id):
+        pid = locks.holder(lock_name(run.id))
+    elif run.is_live() and run.state.get("pid") != os.getpid():
+        pid = run.state.get("pid")
+    else:
+        return None
+    return BusyError(_busy_text(run.id).format(pid=pid if pid is not None else "?"))
+
+
+@contextlib.contextmanager
+def training(run: Run) -> Iterator[None]:
+    """Hold the run's lock for the block, or raise BusyError at once ("Run R is already running in
+    process P") when another process trains it; the run is not touched either way. The OS drops the
+    lock when the process dies, so a killed run is resumable at once."""
+    with locks.holding(lock_name(run.id), wait=0, busy=_busy_text(run.id)):
+        refusal = running_elsewhere(run)
+        if refusal is not None:
+            raise refusal
+        yield
+
+
+def disk_full_error(run: Run, needed: int | None = None) -> ResourceError:
+    """A full disk met while training `run`, said as one sentence: what it needs, what is kept (the
+    last complete checkpoint: a half-written one never counts) and how to go on."""
+    last = run.last_checkpoint()
+    kept = (
+        _("its last good checkpoint is step {step}").format(step=last[0])
+        if last
+        else _("it has no checkpoint yet")
+    )
+    free = disk.size_text(disk.free_bytes(run.folder))
+    if needed:
+        space = _("{free} free, about {needed} needed").format(free=free, needed=disk.size_text(needed))
+    else:
+        space = _("{free} free").format(free=free)
+    return ResourceError(
+        _(
+            "The disk holding {folder} is full ({space}), so training stopped and {kept}: free some "
+            "space and continue with `llamadesk train --resume {run}`."
+        ).format(folder=run.folder.parent, space=space, kept=kept, run=run.id)
+    )
+
+
+def checkpoint_bytes(spec: TrainSpec, config: dict) -> int:
+    """About what one checkpoint takes on disk: the trainable weights and AdamW's two moments (the
+    frozen base is never saved)."""
+    from llamadesk.core.training import memory
+
+    estimate = memory.estimate(spec, config)
+    return estimate.trainable + estimate.optimizer
+
+
 def process_identity() -> dict:
     """What `_process_alive` checks later: this process's id, machine and start time."""
     import psutil
@@ -256,8 +341,13 @@ def request_cancel(run_id: str) -> None:
     can leave, plus SIGTERM when the process is on this machine."""
     run = get_run(run_id)
     if not run.is_live():
+        status = run.status
+        if status == "running":  # locked by a process that has not yet recorded itself: no handler yet
+            raise BusyError(
+                _("Run '{run_id}' is starting; cancel it again in a moment.").format(run_id=run_id)
+            )
         raise LlamaDeskError(
-            _("Run '{run_id}' is not running ({status}).").format(run_id=run_id, status=run.status)
+            _("Run '{run_id}' is not running ({status}).").format(run_id=run_id, status=status)
         )
     (run.folder / CANCEL).touch()
     state = run.state
