@@ -4,6 +4,7 @@ Clients use `http://127.0.0.1:8765/v1` as their base URL and a library model's i
 `MODEL@ADAPTER`) as the model name; `GET /v1/models` lists them."""
 
 import argparse
+import contextlib
 import os
 
 from llamadesk.core.serving.server import DEFAULT_HOST, DEFAULT_PORT, LocalServer
@@ -37,9 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _serve(args: argparse.Namespace) -> int:
     server = LocalServer(args.host, args.port, api_key=args.api_key, allow_network=args.allow_network)
     print(f"Serving the library's models at {server.address} (Ctrl+C to stop).", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn finishes its requests, then passes Ctrl+C on
         server.run()
-    except KeyboardInterrupt:  # uvicorn finishes its requests, then passes Ctrl+C on: the way to stop
-        pass
     print("Server stopped.")
     return 0
