@@ -51,10 +51,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--temperature", type=float, default=defaults.temperature, help="0 = greedy")
     p.add_argument("--top-p", type=float, default=defaults.top_p)
     p.add_argument("--top-k", type=int, default=defaults.top_k, help="0 = off")
-    p.add_argument("--repetition-penalty", type=float, default=defaults.repetition_penalty)
+    p.add_argument(
+        "--repetition-penalty",
+        type=float,
+        help=f"default {defaults.repetition_penalty}; 1 (off) with --docs, so the model may quote them",
+    )
     p.add_argument("--max-new-tokens", type=int, default=defaults.max_new_tokens)
     p.add_argument("--seed", type=int, help="makes sampled replies reproducible")
     p.add_argument("--save", action="store_true", help="keep the conversation in the chat history")
+    p.add_argument(
+        "--docs",
+        metavar="CORPUS_OR_PATH",
+        help="answer from these documents: a corpus in the library, or files and folders",
+    )
+    p.add_argument(
+        "--docs-k", type=int, default=3, metavar="N", help="passages to give the model (default 3)"
+    )
     p.set_defaults(handler=_chat)
 
     p = subparsers.add_parser("chats", help="saved conversations")
@@ -95,14 +107,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _settings(args: argparse.Namespace) -> GenerationSettings:
-    return GenerationSettings(
+    from llamadesk.core.grounding.prompt import quoting_allowed
+
+    settings = GenerationSettings(
         temperature=args.temperature,
         top_p=args.top_p,
         top_k=args.top_k,
-        repetition_penalty=args.repetition_penalty,
+        repetition_penalty=args.repetition_penalty or GenerationSettings().repetition_penalty,
         max_new_tokens=args.max_new_tokens,
         seed=args.seed,
     )
+    return quoting_allowed(settings) if args.docs and args.repetition_penalty is None else settings
 
 
 class _Session:
@@ -120,6 +135,14 @@ class _Session:
             self.engine.set_adapter(args.adapter)
         if llamacpp_problem():
             print(llamacpp_problem(), file=sys.stderr)
+        self.documents = None
+        self.passages = args.docs_k
+        if args.docs:
+            from llamadesk.core.grounding.index import open_index
+
+            if not 1 <= args.docs_k <= 20:
+                raise LlamaDeskError(_("--docs-k must be between 1 and 20."))
+            self.documents = open_index(args.docs, stderr_progress())
         self.history = None
         self.conversation_id: int | None = None
         if args.save:
@@ -154,11 +177,20 @@ class _Session:
         if not prompt.strip():
             raise LlamaDeskError(_("The prompt is empty; type a message to send."))
         asked = [*self.messages, {"role": "user", "content": prompt}]
+        hits = self.documents.search(prompt, self.passages) if self.documents is not None else []
+        if self.documents is not None and not hits:
+            print(
+                _("(Nothing in {docs} matches this question.)").format(docs=self.documents.label),
+                file=sys.stderr,
+            )
         question = self._save("user", prompt)  # committed first: a kill mid-reply loses only the reply
         pieces: list[str] = []
         interrupted = False
         try:
-            with closing(self.engine.stream(asked, self.settings, threading.Event())) as stream:
+            from llamadesk.core.grounding.prompt import grounded
+
+            prompted = grounded(asked, hits)  # the passages go to the model; the history keeps the question
+            with closing(self.engine.stream(prompted, self.settings, threading.Event())) as stream:
                 for piece in stream:
                     pieces.append(piece)
                     sys.stdout.write(piece)
@@ -169,6 +201,7 @@ class _Session:
             self._unsave(question)
             raise
         sys.stdout.write("\n")
+        _print_sources(hits)
         sys.stdout.flush()
         text = "".join(pieces)
         self.messages = [*asked, {"role": "assistant", "content": text}]
@@ -194,6 +227,16 @@ class _Session:
             f"first token {stats.ttft_s:.2f} s{note}]",
             file=sys.stderr,
         )
+
+
+def _print_sources(hits: list) -> None:
+    """The passages the reply was given, numbered as the model saw them, after the reply."""
+    if not hits:
+        return
+    print(_("Sources:"))
+    for number, hit in enumerate(hits, 1):
+        text = " ".join(hit.passage.text.split())
+        print(f"  [{number}] {hit.passage.source}: {text[:200] + ('…' if len(text) > 200 else '')}")
 
 
 def _chat(args: argparse.Namespace) -> int:

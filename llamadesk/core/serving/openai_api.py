@@ -25,6 +25,8 @@ from starlette.routing import Route
 
 from llamadesk.core.errors import BusyError, LlamaDeskError, NotFoundError
 from llamadesk.core.generation import GenerationSettings, InvalidSettingsError
+from llamadesk.core.grounding.index import Hit, corpus_index
+from llamadesk.core.grounding.prompt import grounded, quoting_allowed, sources
 from llamadesk.core.i18n import _
 from llamadesk.core.serving.host import ModelHost, Reply, Served, resolve, served_names
 
@@ -135,6 +137,22 @@ def _stops(body: dict[str, Any]) -> list[str]:
     return stops
 
 
+def _retrieve(body: dict[str, Any], messages: list[dict]) -> list[Hit]:
+    """Passages for the question from the corpus the request names in LlamaDesk's own field,
+    `"llamadesk": {"docs": CORPUS, "k": 3}`; none when it names none. Only the library's corpora:
+    a client never gets the server to read a file by its path."""
+    extra = body.get("llamadesk") or {}
+    if not isinstance(extra, dict):
+        raise BadRequest(_('\'llamadesk\' must be an object such as {"docs": "my-notes"}.'))
+    docs = extra.get("docs")
+    if docs is None:
+        return []
+    k = extra.get("k", 3)
+    if not isinstance(docs, str) or not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 20:
+        raise BadRequest(_("'llamadesk.docs' must name a corpus, and 'llamadesk.k' be 1 to 20."))
+    return corpus_index(docs).search(messages[-1]["content"], k)
+
+
 # -- running a reply off the event loop -------------------------------------------------------------
 
 
@@ -212,6 +230,10 @@ async def chat_completions(request: Request) -> Response:
     name = _field(body, "model", (str,), "")
     served = await anyio.to_thread.run_sync(resolve, name)
     messages, settings, stops = _messages(body), _settings(body), _stops(body)
+    hits = await anyio.to_thread.run_sync(_retrieve, body, messages)
+    messages = grounded(messages, hits)
+    if hits and "repetition_penalty" not in body:
+        settings = quoting_allowed(settings)
     stream = bool(body.get("stream"))
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     host.check_room()
@@ -228,6 +250,7 @@ async def chat_completions(request: Request) -> Response:
             "total_tokens": reply.prompt_tokens + reply.completion_tokens,
         }
 
+    cited = {"llamadesk": {"sources": sources(hits)}} if hits else {}
     if not stream:
         text = await _whole_reply(request, pieces, cancel)
         choice = {"index": 0, "message": {"role": "assistant", "content": text}}
@@ -240,6 +263,7 @@ async def chat_completions(request: Request) -> Response:
                 "choices": [choice | {"finish_reason": reply.finish_reason, "logprobs": None}],
                 "usage": usage(),
             }
+            | cited
         )
 
     def chunk(delta: dict, finish: str | None = None, **extra: Any) -> str:
@@ -264,7 +288,7 @@ async def chat_completions(request: Request) -> Response:
         except Exception as exc:  # the response has begun: the error travels as an event
             yield json.dumps(json.loads(error_response(exc).body))
             return
-        yield chunk({}, reply.finish_reason)
+        yield chunk({}, reply.finish_reason, **cited)
         if include_usage:
             yield chunk(None, usage=usage())
         yield "[DONE]"
