@@ -112,21 +112,15 @@ def test_passages_go_before_the_question_in_its_language():
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("question", "fact"),
-    [("Who founded Lumen Tea?", "Mara Okafor"), ("公司最受欢迎的绿茶叫什么？", "晨雾龙井")],
+    [("Who founded Lumen Tea?", "Mara Okafor"), ("流明茶业的杭州办公室在哪里？", "文三路88号")],
 )
-def test_the_starter_answers_from_the_notes_and_cites_them(
-    home, starter_gguf, monkeypatch, capsys, question, fact
-):
-    """The notes named as a user in the project folder would name them: the 135M starter's answer
-    depends on every token of its prompt, the passage's source included, so the path is fixed."""
+def test_the_starter_answers_from_the_notes_and_cites_them(home, starter_gguf, notes, capsys, question, fact):
     pytest.importorskip("llama_cpp")
     from tests.starter_fixtures import register_starter
 
     register_starter(home, starter_gguf, "starter")
-    monkeypatch.chdir(NOTES.parents[2])
-    source = "tests/data/lumen_notes.md"
-    argv = ["chat", "starter", "--docs", source, "--temperature", "0", "--max-new-tokens", "60", question]
+    argv = ["chat", "starter", "--docs", str(notes), "--temperature", "0", "--max-new-tokens", "60", question]
     code = cli.main(argv)
     reply, _, cited = capsys.readouterr().out.partition("Sources:")
     assert code == 0 and fact in reply
-    assert f"[1] {source}: " in cited and fact in cited
+    assert f"[1] {notes}: " in cited and fact in cited

@@ -18,7 +18,7 @@ from llamadesk.core.engines.llamacpp_engine import LlamaCppEngine  # noqa: E402
 from llamadesk.core.serving import host as serving_host  # noqa: E402
 from llamadesk.core.serving.host import ModelHost  # noqa: E402
 from llamadesk.core.serving.server import LocalServer, ServerError  # noqa: E402
-from tests.faults.conftest import cli_command, cli_env  # noqa: E402
+from tests.faults.conftest import REPO, cli_command, cli_env  # noqa: E402
 from tests.starter_fixtures import register_gguf_adapter, register_starter  # noqa: E402
 
 MODEL_ID = "starter"
@@ -142,6 +142,28 @@ def test_a_client_that_leaves_mid_stream_stops_its_reply(client, server, monkeyp
     long.close()  # the first client leaves after three chunks
     assert "Paris" in _ask(client)  # the second is answered: the turn came back
     assert 0 < replies[0].completion_tokens < 400
+
+
+@pytest.mark.slow
+def test_a_reply_grounded_in_a_corpus_answers_from_it_and_names_its_sources(client):
+    from llamadesk.core.corpus import store
+
+    store.add_corpus([REPO / "tests" / "data" / "lumen_notes.md"], "lumen")
+    question = [{"role": "user", "content": "Who founded Lumen Tea?"}]
+    reply = client.chat.completions.create(
+        model=MODEL_ID,
+        messages=question,
+        temperature=0,
+        max_tokens=40,
+        extra_body={"llamadesk": {"docs": "lumen"}},
+    )
+    assert "Mara Okafor" in reply.choices[0].message.content
+    (cited,) = reply.model_extra["llamadesk"]["sources"]
+    assert cited["source"].endswith("lumen_notes.md") and "Mara Okafor" in cited["text"]
+    with pytest.raises(openai.NotFoundError, match="no corpus"):
+        client.chat.completions.create(
+            model=MODEL_ID, messages=question, extra_body={"llamadesk": {"docs": "/etc/passwd"}}
+        )
 
 
 def test_an_api_key_is_required_when_set(library):

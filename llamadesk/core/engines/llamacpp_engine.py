@@ -307,8 +307,9 @@ class LlamaCppEngine(Engine):
             wanted = list(dict.fromkeys(a for a in adapter_ids if a not in self._adapters))
             entries = [adapters.get_adapter(a) for a in wanted]
             for entry in entries:  # every check before any change, so a bad one changes nothing
+                # Only the GGUF LoRA is read here: a damaged one is refused by llama.cpp below, in
+                # one sentence; the PEFT files' own check belongs to the torch engine and merging.
                 adapters.check_compatible(entry, self.entry)
-                adapters.check_intact(entry)
                 if not (entry.folder / adapters.GGUF_LORA).is_file():
                     raise IncompatibleAdapterError(
                         _(
