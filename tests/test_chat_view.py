@@ -142,7 +142,7 @@ def test_too_long_message_comes_back_to_the_box(qtbot, view):
     assert view.current_conversation() is None
 
 
-def test_regenerate_replaces_the_last_reply(qtbot, view):
+def test_regenerate_keeps_the_earlier_reply_as_a_version(qtbot, view):
     view.set_settings(GenerationSettings(temperature=1.0, max_new_tokens=24, seed=1))
     with qtbot.waitSignal(view.reply_finished, timeout=60_000):
         _type_and_send(qtbot, view, "Hello")
@@ -153,9 +153,24 @@ def test_regenerate_replaces_the_last_reply(qtbot, view):
     question, second = _saved(view)
     assert question.content == "Hello" and second.id != first.id and second.content != first.content
     assert second.settings["seed"] == 2
+    assert "2/2" in view.transcript.toPlainText()
     with qtbot.waitSignal(view.reply_finished, timeout=60_000):
         view._on_anchor_clicked(QUrl(f"regenerate:{second.id}"))  # the link in the transcript
-    assert len(_saved(view)) == 2
+    third = _saved(view)[-1]
+    assert len(_saved(view)) == 2 and "3/3" in view.transcript.toPlainText()
+    assert [m.id for m in view.history.alternatives(third.id)] == [first.id, second.id, third.id]
+    view._on_anchor_clicked(QUrl(f"previous:{third.id}"))  # ‹ flips back to the second version
+    assert _saved(view)[-1].id == second.id and "2/3" in view.transcript.toPlainText()
+    view._on_anchor_clicked(QUrl(f"previous:{second.id}"))
+    assert _saved(view)[-1].id == first.id and "1/3" in view.transcript.toPlainText()
+    view._on_anchor_clicked(QUrl(f"previous:{first.id}"))  # there is none before the first
+    assert _saved(view)[-1].id == first.id
+    view._on_anchor_clicked(QUrl(f"next:{first.id}"))
+    assert _saved(view)[-1].id == second.id
+    # The next message is written to the version shown.
+    with qtbot.waitSignal(view.reply_finished, timeout=60_000):
+        _type_and_send(qtbot, view, "Thanks")
+    assert [m.id for m in _saved(view)][:2] == [question.id, second.id]
 
 
 def test_edit_a_message_and_resend(qtbot, view):
@@ -489,7 +504,7 @@ def test_rate_a_reply_with_the_buttons(qtbot, bare_view):
     assert view.history.rating(reply).stars == 4
     assert [b.text() for b in bar.star_buttons] == ["★"] * 4 + ["☆"]
     up, down = thumbs()
-    assert f"{up} · ★★★★☆" in view.transcript.toPlainText()  # the rating, in brief, under the reply
+    assert f"{up} {down}   ★★★★☆" in view.transcript.toPlainText()  # the reply's rating row
 
     _click(qtbot, bar.down_button)  # the other thumb replaces the first
     assert view.history.rating(reply).thumb == -1
@@ -497,7 +512,7 @@ def test_rate_a_reply_with_the_buttons(qtbot, bare_view):
     _click(qtbot, bar.down_button)  # pressed again: taken back
     _click(qtbot, bar.star_buttons[3])
     assert view.history.rating(reply) is None
-    assert "★" not in view.transcript.toPlainText() and down not in view.transcript.toPlainText()
+    assert "★" not in view.transcript.toPlainText() and "☆☆☆☆☆" in view.transcript.toPlainText()
 
 
 def test_a_note_on_a_reply(qtbot, bare_view, monkeypatch):
@@ -591,13 +606,13 @@ def test_ratings_are_there_after_a_restart_and_go_with_a_regenerated_reply(qtbot
         again.conversation_list.setCurrentRow(0)
         assert again.rating_bar_target() == reply.id
         assert again.rating_bar.up_button.isChecked() and again.rating_bar.star_buttons[4].text() == "★"
-        assert f"{thumbs()[0]} · ★★★★★" in again.transcript.toPlainText()
+        assert "★★★★★" in again.transcript.toPlainText()
         with qtbot.waitSignal(again.reply_finished, timeout=60_000):
             again.regenerate()
         regenerated = _saved(again)[-1]
-        assert again.history.rating(reply.id) is None  # the rating judged the reply that is gone
+        assert again.history.rating(reply.id).stars == 5  # the earlier version keeps its rating
         assert again.rating_bar_target() == regenerated.id and not again.rating_bar.up_button.isChecked()
-        assert again.history.ratings_summary() == []
+        assert "★" not in again.transcript.toPlainText()
     finally:
         again.shutdown()
 
@@ -645,3 +660,113 @@ def test_status_bar_names_quantised_weights(qtbot, tiny):
         assert view.status_text.startswith("tiny · torch · cpu · float32 · int8 weights · ")
     finally:
         view.shutdown()
+
+
+# -- chat polish: code blocks, the token counter, restoring the last chat ----------------------------
+
+
+def test_code_blocks_are_highlighted_and_copied_with_their_link(qtbot, bare_view):
+    view = bare_view
+    code = "def add(a, b):\n    return a + b"
+    conversation = view.history.create()
+    view.history.add_message(conversation.id, "user", "Add two numbers")
+    view.history.add_message(
+        conversation.id, "assistant", f"Here:\n\n```python\n{code}\n```\n", model_id="tiny"
+    )
+    view.refresh_conversations()
+    view.open_conversation(conversation.id)
+    shown = view.transcript.toPlainText()
+    assert "python   Copy code" in shown and code in shown
+    document = view.transcript.document()
+    found = document.find("def")
+    keyword = QTextCursor(document)
+    keyword.setPosition(found.selectionStart() + 1)
+    plain = QTextCursor(document)
+    plain.setPosition(document.find("add").selectionStart() + 1)
+    assert keyword.charFormat().foreground().color() != plain.charFormat().foreground().color()
+    first_line = document.findBlock(found.selectionStart()).blockNumber()
+    view._on_anchor_clicked(QUrl(f"copy-code:{first_line}"))
+    assert QGuiApplication.clipboard().text() == code
+
+
+def test_the_token_counter_follows_the_chat_and_the_draft(qtbot, view):
+    qtbot.waitUntil(lambda: "/ " in view.composer.token_label.text(), timeout=10_000)
+    context = view.controller.worker.engine.context_length
+    assert view.composer.token_label.text() == f"0 / {context:,} tokens"
+    view.input.setPlainText("Hello there, how are you today?")
+    qtbot.waitUntil(lambda: not view.composer.token_label.text().startswith("0 "), timeout=10_000)
+    used = int(view.composer.token_label.text().split(" / ")[0].replace(",", ""))
+    messages = [{"role": "user", "content": "Hello there, how are you today?"}]
+    assert used == view.controller.worker.engine.count_tokens(messages) > 5
+
+
+def test_the_open_chat_and_the_adapter_come_back_after_a_restart(qtbot, tiny, tiny_model_dir, tmp_path):
+    from llamadesk.core import adapters
+    from tests.test_engine import _make_adapter
+
+    adapters.import_adapter(_make_adapter(tiny_model_dir, tmp_path / "a", 1), "tiny", "style")
+    view = _open_view(qtbot)
+    try:
+        with qtbot.waitSignal(view.controller.adapter_changed, timeout=60_000):
+            view.adapter_combo.setCurrentIndex(1)
+        with qtbot.waitSignal(view.reply_finished, timeout=60_000):
+            _type_and_send(qtbot, view, "Remember this chat")
+        view.new_conversation()
+        with qtbot.waitSignal(view.reply_finished, timeout=60_000):
+            _type_and_send(qtbot, view, "And this one")
+        kept = view.conversation_ids()[1]
+        view.open_conversation(kept)  # the chat on screen when the app closes
+    finally:
+        view.shutdown()
+        view.close()
+
+    again = ChatView()
+    qtbot.addWidget(again)
+    again.show()
+    try:
+        assert again.current_conversation() == kept and "Remember this chat" in again.transcript.toPlainText()
+        with qtbot.waitSignal(again.controller.adapter_changed, timeout=60_000):
+            pass
+        assert again.adapter_combo.currentData() == "style" and "tiny + style" in again.status_text
+    finally:
+        again.shutdown()
+
+
+# -- first run ----------------------------------------------------------------------------------------
+
+
+def test_a_message_sent_while_the_first_model_is_prepared_is_answered_when_it_is_ready(
+    qtbot, bare_view, tiny_model_dir
+):
+    view = bare_view
+    view.begin_preparation("Preparing the starter model for first use…")
+    view.show_preparation(0.42, "Reading tokenizer")
+    assert view.banner.isVisible() and view.banner.progress_bar.value() == 420
+    assert view.banner.step.text() == "Reading tokenizer"
+    view.input.setPlainText("Hello")
+    assert view.send() is True
+    assert "answered as soon as the model is ready" in view.notice.text()
+    assert "no model" not in view.notice.text().lower()
+    (question,) = _saved(view)
+    assert question.content == "Hello" and "Hello" in view.transcript.toPlainText()
+    assert view.input.toPlainText() == ""
+
+    library.import_model(tiny_model_dir, "tiny", in_place=True)  # the preparation ends
+    view.set_settings(SHORT)
+    with qtbot.waitSignal(view.reply_finished, timeout=60_000):
+        view.end_preparation()
+        view.refresh_models()
+    assert not view.banner.isVisible() and view.notice.text() != "Your message will be answered…"
+    assert "ready" not in view.notice.text()
+    assert [m.role for m in _saved(view)] == ["user", "assistant"]
+
+
+def test_a_failed_preparation_says_so_and_keeps_the_message(qtbot, bare_view):
+    view = bare_view
+    view.begin_preparation("Preparing…")
+    view.input.setPlainText("Hello")
+    assert view.send() is True
+    view.end_preparation("The import failed: disk full.")
+    assert not view.banner.isVisible()
+    assert view.notice.text().startswith("The import failed: disk full. Your message is kept")
+    assert [m.content for m in _saved(view)] == ["Hello"]

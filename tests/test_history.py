@@ -5,6 +5,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from contextlib import closing
 from dataclasses import replace
 
 import pytest
@@ -221,15 +222,53 @@ def test_a_failing_migration_changes_nothing(monkeypatch):
         assert len(store.conversations()) == 1
 
 
-def test_schema_1_gains_ratings_and_keeps_every_conversation(monkeypatch):
+def _write_old_history(version: int, chats: list[tuple[str, str]]) -> list:
+    """A chat history as a LlamaDesk of schema `version` wrote it (this version's own writes and
+    reads use newer columns): the schema's scripts and plain rows, one question and reply a chat.
+    Returns the conversations as written."""
+    path = paths.chats_db()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    settings = json.dumps(GenerationSettings(temperature=0.0, max_new_tokens=32).to_json())
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        db.row_factory = sqlite3.Row
+        for number, script in enumerate(history_module.MIGRATIONS[:version], start=1):
+            db.executescript(f"{script};\nPRAGMA user_version = {number};")
+        ids = []
+        for index, (question, answer) in enumerate(chats):
+            now = f"2024-01-01T00:00:0{index}.000+00:00"
+            ids.append(
+                db.execute(
+                    "INSERT INTO conversations (title, system_prompt, settings, model_id, created, updated)"
+                    " VALUES (?, 'Be brief.', ?, 'tiny', ?, ?)",
+                    (question, settings, now, now),
+                ).lastrowid
+            )
+            db.execute(
+                "INSERT INTO messages (conversation_id, role, content, created) VALUES (?, 'user', ?, ?)",
+                (ids[-1], question, now),
+            )
+            db.execute(
+                "INSERT INTO messages (conversation_id, role, content, created, model_id, settings, tokens,"
+                " finish_reason) VALUES (?, 'assistant', ?, ?, 'tiny', ?, 3, 'eos')",
+                (ids[-1], answer, now, settings),
+            )
+        written = []
+        for conversation_id in ids:
+            row = db.execute("SELECT * FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+            messages = db.execute(
+                "SELECT * FROM messages WHERE conversation_id = ? ORDER BY id", (conversation_id,)
+            ).fetchall()
+            written.append(history_module._conversation(row, [history_module._message(m) for m in messages]))
+        return written
+
+
+def test_schema_1_gains_ratings_and_keeps_every_conversation():
     """A chat history written before ratings existed, opened by this version."""
     shipped = history_module.MIGRATIONS
-    monkeypatch.setattr(history_module, "MIGRATIONS", shipped[:1])
-    with ChatHistory() as old:
-        first, second = _chat(old), _chat(old, "北京是哪个国家的首都？", "中国。")
-        before = [old.get(first), old.get(second)]
-        assert old.schema_version == 1
-    monkeypatch.setattr(history_module, "MIGRATIONS", shipped)
+    before = _write_old_history(
+        1, [("What is the capital of France?", "Paris."), ("北京是哪个国家的首都？", "中国。")]
+    )
+    first, second = (c.id for c in before)
     with ChatHistory() as store:
         assert store.schema_version == len(shipped) >= 2
         assert [store.get(first), store.get(second)] == before
@@ -391,3 +430,65 @@ def test_export_refuses_a_folder_and_a_missing_folder(store, tmp_path):
     with pytest.raises(LlamaDeskError, match="does not exist; create it first"):
         write_export(conversation, tmp_path / "missing" / "c.md", "markdown")
     assert not (tmp_path / "missing").exists()
+
+
+# -- alternatives of a reply ----------------------------------------------------------------------
+
+
+def test_a_regenerated_reply_keeps_the_earlier_one_as_an_alternative(store):
+    conversation_id = _chat(store)
+    first = _reply_id(store, conversation_id)
+    store.rate(first, thumb=1)
+    second = store.add_message(
+        conversation_id, "assistant", "Paris, France.", model_id="tiny", replacing=first
+    )
+    assert [m.content for m in store.messages(conversation_id)] == [
+        "What is the capital of France?",
+        "Paris, France.",
+    ]
+    assert (
+        [m.id for m in store.alternatives(first)]
+        == [m.id for m in store.alternatives(second.id)]
+        == [
+            first,
+            second.id,
+        ]
+    )
+    assert store.rating(first).thumb == 1  # the earlier reply keeps its rating
+    store.choose_alternative(first)
+    assert store.messages(conversation_id)[-1].id == first
+    # The chat goes on from the chosen one; the alternatives stay between their two questions.
+    store.add_message(conversation_id, "user", "And of Italy?")
+    third = store.add_message(conversation_id, "assistant", "Rome.", model_id="tiny")
+    assert [m.id for m in store.alternatives(first)] == [first, second.id]
+    assert [m.id for m in store.alternatives(third.id)] == [third.id]
+    assert [m.content for m in store.get(conversation_id).messages] == [
+        "What is the capital of France?",
+        "Paris.",
+        "And of Italy?",
+        "Rome.",
+    ]
+    question = store.messages(conversation_id)[0]
+    store.delete_from(question.id)  # editing the first question drops every version after it
+    assert store._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 0
+
+
+def test_replacing_a_message_that_is_not_a_reply_of_the_chat_is_refused(store):
+    conversation_id = _chat(store)
+    question = store.messages(conversation_id)[0]
+    with pytest.raises(ValueError, match="not a reply"):
+        store.add_message(conversation_id, "assistant", "x", replacing=question.id)
+
+
+def test_schema_2_gains_alternatives_and_shows_every_reply():
+    """A history written before alternatives existed: every reply it holds stays shown."""
+    shipped = history_module.MIGRATIONS
+    (before,) = _write_old_history(2, [("What is the capital of France?", "Paris.")])
+    conversation_id = before.id
+    with ChatHistory() as store:
+        assert store.schema_version == len(shipped) >= 3
+        assert store.get(conversation_id) == before
+        reply = before.messages[-1]
+        assert [m.id for m in store.alternatives(reply.id)] == [reply.id]
+    with sqlite3.connect(paths.chats_db().with_name("chats.sqlite3.v2.bak")) as backup:
+        assert backup.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 2

@@ -490,7 +490,8 @@ class ChatEngine(Engine):
                     if not text.endswith("\ufffd") and text.startswith(shown) and len(text) > len(shown):
                         yield text[len(shown) :]
                         shown = text
-                text = self.tokenizer.decode(new, skip_special_tokens=True)
+                # A character cut off by the token limit decodes as "\ufffd": dropped, not shown.
+                text = self.tokenizer.decode(new, skip_special_tokens=True).rstrip("\ufffd")
                 if finish != "stopped" and text.startswith(shown) and len(text) > len(shown):
                     yield text[len(shown) :]
         finally:

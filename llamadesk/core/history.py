@@ -90,6 +90,13 @@ MIGRATIONS: list[str] = [
         updated TEXT NOT NULL
     );
     """,
+    # 3: replies set aside by Regenerate stay as alternatives of the reply that took their place.
+    # The alternatives of one reply are the replies in a row between two questions; one of them
+    # is shown (and is what the model reads later in the chat), the others are hidden. A column
+    # with a default: every reply an older version wrote is shown, as before.
+    """
+    ALTER TABLE messages ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0 CHECK (hidden IN (0, 1));
+    """,
 ]
 
 
@@ -574,10 +581,41 @@ class ChatHistory:
 
     @_said
     def messages(self, conversation_id: int) -> list[Message]:
+        """The conversation as it reads: of each reply's alternatives, the one chosen."""
         rows = self._db.execute(
-            "SELECT * FROM messages WHERE conversation_id = ? ORDER BY id", (conversation_id,)
+            "SELECT * FROM messages WHERE conversation_id = ? AND hidden = 0 ORDER BY id", (conversation_id,)
         ).fetchall()
         return [_message(row) for row in rows]
+
+    @_said
+    def alternatives(self, message_id: int) -> list[Message]:
+        """Every version of reply `message_id`, oldest first (itself included): the replies in a
+        row between the question before it and the next one, shown or hidden."""
+        message = self.get_message(message_id)
+        if message.role != "assistant":
+            return [message]
+        bounds = self._db.execute(
+            "SELECT (SELECT MAX(id) FROM messages"
+            "  WHERE conversation_id = ?1 AND id < ?2 AND role != 'assistant'),"
+            " (SELECT MIN(id) FROM messages WHERE conversation_id = ?1 AND id > ?2 AND role != 'assistant')",
+            (message.conversation_id, message_id),
+        ).fetchone()
+        rows = self._db.execute(
+            "SELECT * FROM messages WHERE conversation_id = ? AND role = 'assistant' AND id > ? AND id < ?"
+            " ORDER BY id",
+            (message.conversation_id, bounds[0] or 0, bounds[1] or 2**63 - 1),
+        ).fetchall()
+        return [_message(row) for row in rows]
+
+    @_said
+    def choose_alternative(self, message_id: int) -> None:
+        """Show reply `message_id` in place of its other versions (they stay, hidden)."""
+        versions = [m.id for m in self.alternatives(message_id)]
+        with self._transaction():
+            for version in versions:
+                self._db.execute(
+                    "UPDATE messages SET hidden = ? WHERE id = ?", (int(version != message_id), version)
+                )
 
     @_said
     def add_message(
@@ -593,11 +631,21 @@ class ChatHistory:
         tokens_per_s: float | None = None,
         ttft_s: float | None = None,
         finish_reason: str | None = None,
+        replacing: int | None = None,
     ) -> Message:
-        """Append and commit one message; a first user message also names an untitled conversation."""
+        """Append and commit one message; a first user message also names an untitled conversation.
+
+        `replacing`, for a regenerated reply: the reply it takes the place of, hidden in the same
+        commit and kept among its alternatives (a crash leaves one or the other shown, never none)."""
         self._require(conversation_id)
+        if replacing is not None:
+            replaced = self.get_message(replacing)
+            if replaced.role != "assistant" or replaced.conversation_id != conversation_id:
+                raise ValueError(f"message {replacing} is not a reply of conversation {conversation_id}")
         now = self._activity_time()
         with self._transaction():
+            if replacing is not None:
+                self._db.execute("UPDATE messages SET hidden = 1 WHERE id = ?", (replacing,))
             cursor = self._db.execute(
                 "INSERT INTO messages (conversation_id, role, content, created, model_id, adapter_id,"
                 " settings, tokens, tokens_per_s, ttft_s, finish_reason)"

@@ -36,6 +36,8 @@ GGUF_FILE = "model.gguf"  # an imported GGUF file, kept as it is
 # How a model's weights are held for inference on a CPU (see core/quantize.py); "none" is full precision.
 QUANTIZATION_MODES = ("none", "int8", "int4")
 ENGINE_CHOICES = ("auto", "llama.cpp", "torch")  # which chat engine runs a model (core/engines)
+# How fast an import copies and hashes a file on a common disk: sizes the copy's share of the bar.
+COPY_BYTES_PER_S = 200e6
 log = logging.getLogger(__name__)
 
 
@@ -237,6 +239,7 @@ def register_model_folder(
     manifest: dict,
     progress: Progress,
     needed: int | None = None,
+    build_share: float = 0.7,
 ) -> ModelEntry:
     """Build a model into a staging folder with `build(folder, progress)`, verify and register it.
 
@@ -244,7 +247,8 @@ def register_model_folder(
     build that writes a Hugging Face folder returns None and the folder is verified here; a GGUF
     import verifies its file itself and returns what it found (sha256 included). `needed`, the
     bytes the build will write where the caller can tell, is checked against the free space first;
-    a disk that fills up anyway is reported as full, and the staging folder goes either way."""
+    a disk that fills up anyway is reported as full, and the staging folder goes either way.
+    `build_share` is the part of the progress bar the build covers (the checks take the rest)."""
     validate_id(model_id)
     taken = _("A model named '{model_id}' already exists; choose another name.").format(model_id=model_id)
     busy = _(
@@ -256,7 +260,7 @@ def register_model_folder(
     with adding_entry(
         paths.models_dir(), model_id, taken=taken, busy=busy, failed=failed, needed=needed
     ) as staging:
-        verified = build(staging, progress.sub(0.0, 0.7))
+        verified = build(staging, progress.sub(0.0, build_share))
         if verified is None:
             weights = Path(manifest["path"]) if in_place else staging
             hf.validate_hf_folder(weights)
@@ -328,13 +332,17 @@ def _import_gguf(src: Path, model_id: str, in_place: bool, progress: Progress) -
     summary = gguf.read_summary(src)
     gguf.check_architecture(src, summary)
 
+    # Each step's share of the bar is its share of the time: on the starter the copy takes a
+    # fraction of a second and reading the tokenizer most of the import; on a large file the copy
+    # and the test run grow with its size.
+    seconds = [src.stat().st_size / COPY_BYTES_PER_S, gguf.side_files_seconds(), gguf.test_run_seconds(src)]
+    copied, read = seconds[0] / sum(seconds), (seconds[0] + seconds[1]) / sum(seconds)
+
     def build(staging: Path, step: Progress) -> dict:
         target = None if in_place else staging / GGUF_FILE
-        sha = gguf.copy_and_hash(src, target, step.sub(0.0, 0.8))
-        step(0.8, _("Reading tokenizer"))
-        gguf.write_side_files(src, staging)
-        step(0.9, _("Running a test forward pass"))
-        gguf.verify_runs(target or src)
+        sha = gguf.copy_and_hash(src, target, step.sub(0.0, copied))
+        gguf.write_side_files(src, staging, step.sub(copied, read))
+        gguf.verify_runs(target or src, step.sub(read, 1.0))
         return {
             "sha256": sha,
             "gguf": str(src) if in_place else GGUF_FILE,
@@ -348,7 +356,9 @@ def _import_gguf(src: Path, model_id: str, in_place: bool, progress: Progress) -
 
     manifest = {"source": str(src), "format": "gguf", "in_place": in_place}
     needed = None if in_place else src.stat().st_size
-    return register_model_folder(model_id, build, manifest, progress, needed)
+    # The build verifies the file itself: it covers the whole bar, which would otherwise sit at
+    # 70 % until the end.
+    return register_model_folder(model_id, build, manifest, progress, needed, build_share=1.0)
 
 
 def load_causal_lm(entry: ModelEntry, dtype: Any, progress: Progress | None = None, **kwargs: Any) -> Any:

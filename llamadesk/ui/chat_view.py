@@ -1,13 +1,14 @@
 """The Chat panel: conversations in a sidebar, the transcript, the message box, model, adapter and
-sampling settings.
+sampling settings. Each of those is its own widget (`ui/chat/`); this one composes them and holds
+what they share: the history, the engine's controller and the reply being written.
 
 Model work never runs here: a `ChatController` queues it to its own thread and its signals bring
 the results back. Tokens are buffered as they arrive and painted every 40 ms, so a fast model
 cannot flood the event loop; typing, scrolling and switching conversations stay smooth while a
 reply streams into its own conversation, shown or not. Each message is committed to the history
 the moment it is complete: the question when sent, the reply when it ends (or is stopped).
-Replies are rated in place (thumbs, stars, a note) through a `RatingBar` under the reply the
-pointer is over, and each rating is committed at once.
+Regenerate keeps the earlier reply among the new one's versions. While the first model is being
+prepared, a message sent is kept and answered once the model is ready.
 
 Signals: status_changed(text) — the status-bar line (model, device, dtype, memory, speed);
 reply_finished(conversation id) — a reply was saved; reply_failed(message) — no reply came."""
@@ -16,55 +17,30 @@ import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import (
-    QDesktopServices,
-    QFont,
-    QGuiApplication,
-    QKeySequence,
-    QPalette,
-    QShortcut,
-    QShowEvent,
-    QTextBlockFormat,
-    QTextCharFormat,
-    QTextCursor,
-)
-from PySide6.QtWidgets import (
-    QComboBox,
-    QDoubleSpinBox,
-    QFileDialog,
-    QFormLayout,
-    QHBoxLayout,
-    QInputDialog,
-    QLabel,
-    QLineEdit,
-    QListWidget,
-    QListWidgetItem,
-    QMenu,
-    QPlainTextEdit,
-    QPushButton,
-    QSpinBox,
-    QSplitter,
-    QTextBrowser,
-    QToolButton,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import QCoreApplication, QEvent, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut, QShowEvent
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from llamadesk.core import library
 from llamadesk.core.errors import LlamaDeskError
 from llamadesk.core.generation import GenerationSettings
-from llamadesk.core.history import ChatHistory, Message, Rating, write_export
+from llamadesk.core.history import ChatHistory, Message, write_export
+from llamadesk.ui.chat.composer import Composer
+from llamadesk.ui.chat.conversation_list import ConversationList
+from llamadesk.ui.chat.model_bar import ModelBar
+from llamadesk.ui.chat.preparation_banner import PreparationBanner
+from llamadesk.ui.chat.sampling_panel import SamplingPanel
+from llamadesk.ui.chat.transcript import Transcript, Versions
 from llamadesk.ui.chat_worker import ChatController
 from llamadesk.ui.dialogs import confirm, show_error
-from llamadesk.ui.markdown import MarkdownStream, insert_markdown
-from llamadesk.ui.rating_bar import RatingBar, rating_summary
 from llamadesk.ui.settings import AppSettings
 
 FLUSH_MS = 40
 # How long a history read or write waits for another process's write (the CLI, a second window):
 # the wait happens on the GUI thread, so it is kept short, then said as busy in the notice line.
 HISTORY_WAIT_S = 2.0
+# The token counter recounts this long after the last key: counting runs on the engine's thread.
+COUNT_DELAY_MS = 300
 
 
 def _human_bytes(n: float) -> str:
@@ -87,18 +63,8 @@ class _Reply:
     pending: str = ""  # arrived since the last paint
     # A question sent just now: if no reply comes at all, it goes back into the message box.
     question: Message | None = None
+    replacing: int | None = None  # the reply Regenerate writes again, kept as a version of this one
     discarded: bool = False  # its conversation was deleted while it streamed
-
-
-@dataclass(frozen=True)
-class _ReplySpan:
-    """Where a saved reply lies in the transcript's document: from its header to the end of the
-    line under it that the rating bar covers."""
-
-    message_id: int
-    start: int
-    rating_line: int  # position of the line the bar lies on
-    end: int
 
 
 class ChatView(QWidget):
@@ -111,7 +77,6 @@ class ChatView(QWidget):
         self._conversation_id: int | None = None
         self._messages: list[Message] = []
         self._reply: _Reply | None = None
-        self._stream: MarkdownStream | None = None  # paints the reply on screen as it grows
         self._editing: int | None = None  # id of the user message being edited
         self._requested_model: str | None = None
         self._engine_info: dict | None = None
@@ -119,9 +84,8 @@ class ChatView(QWidget):
         self._speed: float | None = None
         self._ttft: float | None = None  # the last reply's time to first token, in seconds
         self._told_engine = False  # whether the user was told llama.cpp is missing
-        self._ratings: dict[int, Rating] = {}  # of the conversation on screen, by message id
-        self._reply_spans: list[_ReplySpan] = []
-        self._rating_target: int | None = None  # the reply the rating bar is under (None: the last)
+        self._preparing = False  # the first model is being prepared (the starter's import)
+        self._held: Message | None = None  # a question sent before any model was ready
         self._closed = False
         self._shown = False
         self.status_text = ""
@@ -136,13 +100,14 @@ class ChatView(QWidget):
         self.controller.generation_failed.connect(self._on_generation_failed)
         self.controller.adapter_changed.connect(self._on_adapter_changed)
         self.controller.adapter_failed.connect(self._on_adapter_failed)
+        self.controller.tokens_counted.connect(self._on_tokens_counted)
         self._flush_timer = QTimer(self)
         self._flush_timer.setInterval(FLUSH_MS)
         self._flush_timer.timeout.connect(self._flush)
-        self._search_timer = QTimer(self)
-        self._search_timer.setSingleShot(True)
-        self._search_timer.setInterval(150)
-        self._search_timer.timeout.connect(self.refresh_conversations)
+        self._count_timer = QTimer(self)
+        self._count_timer.setSingleShot(True)
+        self._count_timer.setInterval(COUNT_DELAY_MS)
+        self._count_timer.timeout.connect(self._count_tokens)
 
         self._build_ui()
         app = QCoreApplication.instance()
@@ -150,7 +115,7 @@ class ChatView(QWidget):
             app.aboutToQuit.connect(self.shutdown)
         self.refresh_models()
         self.refresh_conversations()
-        self.open_conversation(None)
+        self.open_conversation(self._last_conversation())
         self._update_status()
 
     def _open_history(self) -> ChatHistory:
@@ -177,218 +142,120 @@ class ChatView(QWidget):
     # -- layout ---------------------------------------------------------------------------------
 
     def _build_ui(self) -> None:
-        self.search_edit = QLineEdit()
-        self.search_edit.setPlaceholderText(self.tr("Search chats (Ctrl+K)"))
-        self.search_edit.setAccessibleName(self.tr("Search chats"))
-        self.search_edit.setClearButtonEnabled(True)
-        self.search_edit.textChanged.connect(self._search_timer.start)
-        self.conversation_list = QListWidget()
-        self.conversation_list.setAccessibleName(self.tr("Conversations"))
-        self.conversation_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.conversation_list.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self.conversation_list.currentItemChanged.connect(self._on_conversation_selected)
-        self.conversation_list.itemChanged.connect(self._on_conversation_renamed)
-        self.conversation_list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.conversation_list.customContextMenuRequested.connect(self._on_conversation_menu)
-        self.new_button = QPushButton(self.tr("New chat"))
-        self.new_button.clicked.connect(self.new_conversation)
-        self.delete_button = QPushButton(self.tr("Delete"))
-        self.delete_button.clicked.connect(self._on_delete_clicked)
-        QShortcut(
-            QKeySequence.StandardKey.Delete,
-            self.conversation_list,
-            self._on_delete_clicked,
-            context=Qt.ShortcutContext.WidgetShortcut,
-        )
-        sidebar = QWidget()
-        side = QVBoxLayout(sidebar)
-        side.setContentsMargins(0, 0, 0, 0)
-        side.addWidget(self.search_edit)
-        side.addWidget(self.conversation_list, 1)
-        side_buttons = QHBoxLayout()
-        side_buttons.addWidget(self.new_button)
-        side_buttons.addWidget(self.delete_button)
-        side.addLayout(side_buttons)
-
-        self.model_combo = QComboBox()
-        self.model_combo.setAccessibleName(self.tr("Model"))
-        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.model_combo.currentIndexChanged.connect(self._on_model_chosen)
-        self.adapter_combo = QComboBox()
-        self.adapter_combo.setAccessibleName(self.tr("Adapter"))
-        self.adapter_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.adapter_combo.currentIndexChanged.connect(self._on_adapter_chosen)
-        self.settings_button = QToolButton()
-        self.settings_button.setText(self.tr("Settings"))
-        self.settings_button.setCheckable(True)
-        self.settings_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.settings_button.setArrowType(Qt.ArrowType.RightArrow)
-        self.settings_button.toggled.connect(self._on_settings_toggled)
-        self.export_button = QToolButton()
-        self.export_button.setText(self.tr("Export"))
-        self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        export_menu = QMenu(self.export_button)
-        export_menu.addAction(
-            self.tr("As Markdown…"), lambda: self._ask_export(self._conversation_id, "markdown")
-        )
-        export_menu.addAction(self.tr("As JSON…"), lambda: self._ask_export(self._conversation_id, "json"))
-        self.export_button.setMenu(export_menu)
-        top = QHBoxLayout()
-        top.addWidget(QLabel(self.tr("Model:")))
-        top.addWidget(self.model_combo)
-        top.addWidget(QLabel(self.tr("Adapter:")))
-        top.addWidget(self.adapter_combo)
-        top.addStretch(1)
-        top.addWidget(self.settings_button)
-        top.addWidget(self.export_button)
-
-        self.settings_panel = self._build_settings_panel()
+        self.sidebar = ConversationList()
+        self.sidebar.search_changed.connect(self.refresh_conversations)
+        self.sidebar.conversation_chosen.connect(self.open_conversation)
+        self.sidebar.rename_requested.connect(self.rename_conversation)
+        self.sidebar.new_requested.connect(self.new_conversation)
+        self.sidebar.delete_requested.connect(self._ask_delete)
+        self.sidebar.export_requested.connect(self._ask_export)
+        self.model_bar = ModelBar()
+        self.model_bar.model_chosen.connect(self._on_model_chosen)
+        self.model_bar.adapter_chosen.connect(self._on_adapter_chosen)
+        self.model_bar.export_requested.connect(lambda fmt: self._ask_export(self._conversation_id, fmt))
+        self.settings_panel = SamplingPanel()
         self.settings_panel.hide()
-
-        self.transcript = QTextBrowser()
-        self.transcript.setAccessibleName(self.tr("Transcript"))
-        self.transcript.setOpenLinks(False)
-        self.transcript.anchorClicked.connect(self._on_anchor_clicked)
-        self.rating_bar = RatingBar(self.transcript.viewport())
-        self.rating_bar.rated.connect(self._on_rated)
-        self.rating_bar.note_requested.connect(self._ask_note)
-        self.rating_bar.hide()
-        self.transcript.viewport().setMouseTracking(True)
-        self.transcript.viewport().installEventFilter(self)
-        self.transcript.verticalScrollBar().valueChanged.connect(self._place_rating_bar)
-        self.transcript.horizontalScrollBar().valueChanged.connect(self._place_rating_bar)
-
+        self.model_bar.settings_toggled.connect(self.settings_panel.setVisible)
+        self.banner = PreparationBanner()
+        self.transcript = Transcript()
+        self.transcript.action_requested.connect(self._on_message_action)
+        self.transcript.rated.connect(self._on_rated)
+        self.transcript.note_requested.connect(self._ask_note)
         self.notice = QLabel()
         self.notice.setObjectName("chatNotice")
         self.notice.setWordWrap(True)
         self.notice.hide()
-
-        self.input = QPlainTextEdit()
-        self.input.setAccessibleName(self.tr("Message"))
-        self.input.setPlaceholderText(self.tr("Type a message — Ctrl+Enter sends, Esc stops"))
-        self.input.setMaximumHeight(120)
-        for keys in ("Ctrl+Return", "Ctrl+Enter"):
-            QShortcut(QKeySequence(keys), self.input, self.send, context=Qt.ShortcutContext.WidgetShortcut)
+        self.composer = Composer()
+        self.composer.send_requested.connect(self.send)
+        self.composer.stop_requested.connect(self.stop)
+        self.composer.regenerate_requested.connect(self.regenerate)
+        self.composer.draft_changed.connect(self._count_timer.start)
         QShortcut(
             QKeySequence(Qt.Key.Key_Escape),
             self,
             self._on_escape,
             context=Qt.ShortcutContext.WidgetWithChildrenShortcut,
         )
-        self.send_button = QPushButton(self.tr("Send"))
-        self.send_button.setDefault(True)
-        self.send_button.clicked.connect(self.send)
-        self.stop_button = QPushButton(self.tr("Stop"))
-        self.stop_button.clicked.connect(self.stop)
-        self.regenerate_button = QPushButton(self.tr("Regenerate"))
-        self.regenerate_button.setToolTip(self.tr("Write the last reply again"))
-        self.regenerate_button.clicked.connect(self.regenerate)
-        buttons = QVBoxLayout()
-        buttons.addWidget(self.send_button)
-        buttons.addWidget(self.stop_button)
-        buttons.addWidget(self.regenerate_button)
-        buttons.addStretch(1)
-        input_row = QHBoxLayout()
-        input_row.addWidget(self.input, 1)
-        input_row.addLayout(buttons)
+
+        # The parts' controls, by the names the main window, the tests and tools use.
+        self.search_edit = self.sidebar.search_edit
+        self.conversation_list = self.sidebar.list
+        self.new_button, self.delete_button = self.sidebar.new_button, self.sidebar.delete_button
+        self.model_combo, self.adapter_combo = self.model_bar.model_combo, self.model_bar.adapter_combo
+        self.settings_button, self.export_button = (
+            self.model_bar.settings_button,
+            self.model_bar.export_button,
+        )
+        self.system_edit = self.settings_panel.system_edit
+        self.rating_bar = self.transcript.rating_bar
+        self.input = self.composer.input
+        self.send_button, self.stop_button = self.composer.send_button, self.composer.stop_button
+        self.regenerate_button = self.composer.regenerate_button
 
         main = QWidget()
         main_layout = QVBoxLayout(main)
         main_layout.setContentsMargins(0, 0, 0, 0)
-        main_layout.addLayout(top)
+        main_layout.addWidget(self.model_bar)
         main_layout.addWidget(self.settings_panel)
+        main_layout.addWidget(self.banner)
         main_layout.addWidget(self.transcript, 1)
         main_layout.addWidget(self.notice)
-        main_layout.addLayout(input_row)
-
+        main_layout.addWidget(self.composer)
         splitter = QSplitter()
-        splitter.addWidget(sidebar)
+        splitter.addWidget(self.sidebar)
         splitter.addWidget(main)
         splitter.setStretchFactor(1, 3)
         splitter.setSizes([240, 760])
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
 
-    def _build_settings_panel(self) -> QWidget:
-        defaults = GenerationSettings()
-        self.system_edit = QPlainTextEdit()
-        self.system_edit.setAccessibleName(self.tr("System prompt"))
-        self.system_edit.setPlaceholderText(self.tr("Optional: how the assistant should behave"))
-        self.system_edit.setMaximumHeight(70)
-        self.temperature_spin = QDoubleSpinBox()
-        self.temperature_spin.setRange(0.0, 5.0)
-        self.temperature_spin.setSingleStep(0.1)
-        self.temperature_spin.setToolTip(self.tr("0 always picks the likeliest token (greedy)"))
-        self.temperature_spin.setAccessibleName(self.tr("Temperature"))
-        self.top_p_spin = QDoubleSpinBox()
-        self.top_p_spin.setRange(0.01, 1.0)
-        self.top_p_spin.setSingleStep(0.05)
-        self.top_p_spin.setAccessibleName(self.tr("Top-p"))
-        self.top_k_spin = QSpinBox()
-        self.top_k_spin.setRange(0, 100_000)
-        self.top_k_spin.setSpecialValueText(self.tr("off"))
-        self.top_k_spin.setAccessibleName(self.tr("Top-k"))
-        self.repetition_spin = QDoubleSpinBox()
-        self.repetition_spin.setRange(0.5, 3.0)
-        self.repetition_spin.setSingleStep(0.05)
-        self.repetition_spin.setAccessibleName(self.tr("Repetition penalty"))
-        self.max_tokens_spin = QSpinBox()
-        self.max_tokens_spin.setRange(1, 1_000_000)
-        self.max_tokens_spin.setAccessibleName(self.tr("Max new tokens"))
-        self.seed_spin = QSpinBox()
-        self.seed_spin.setRange(-1, 2**31 - 1)
-        self.seed_spin.setSpecialValueText(self.tr("random"))
-        self.seed_spin.setAccessibleName(self.tr("Seed"))
-        self._show_settings(defaults, "")
-
-        panel = QWidget()
-        form = QFormLayout(panel)
-        form.setContentsMargins(0, 0, 0, 0)
-        form.addRow(self.tr("System prompt:"), self.system_edit)
-        row = QHBoxLayout()
-        for label, spin in (
-            (self.tr("Temperature"), self.temperature_spin),
-            (self.tr("Top-p"), self.top_p_spin),
-            (self.tr("Top-k"), self.top_k_spin),
-            (self.tr("Repetition penalty"), self.repetition_spin),
-            (self.tr("Max new tokens"), self.max_tokens_spin),
-            (self.tr("Seed"), self.seed_spin),
-        ):
-            row.addWidget(QLabel(label))
-            row.addWidget(spin)
-        row.addStretch(1)
-        form.addRow(self.tr("Sampling:"), row)
-        return panel
-
-    def _on_settings_toggled(self, shown: bool) -> None:
-        self.settings_panel.setVisible(shown)
-        self.settings_button.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+    # -- settings -------------------------------------------------------------------------------
 
     def settings(self) -> GenerationSettings:
-        seed = self.seed_spin.value()
-        return GenerationSettings(
-            temperature=round(self.temperature_spin.value(), 4),
-            top_p=round(self.top_p_spin.value(), 4),
-            top_k=self.top_k_spin.value(),
-            repetition_penalty=round(self.repetition_spin.value(), 4),
-            max_new_tokens=self.max_tokens_spin.value(),
-            seed=None if seed < 0 else seed,
-        )
-
-    def _show_settings(self, settings: GenerationSettings, system_prompt: str) -> None:
-        self.temperature_spin.setValue(settings.temperature)
-        self.top_p_spin.setValue(settings.top_p)
-        self.top_k_spin.setValue(settings.top_k)
-        self.repetition_spin.setValue(settings.repetition_penalty)
-        self.max_tokens_spin.setValue(settings.max_new_tokens)
-        self.seed_spin.setValue(-1 if settings.seed is None else min(settings.seed, 2**31 - 1))
-        self.system_edit.setPlainText(system_prompt)
+        return self.settings_panel.settings()
 
     def set_settings(self, settings: GenerationSettings, system_prompt: str | None = None) -> None:
         """Fill the settings panel (they apply from the next message on)."""
-        self._show_settings(
-            settings, self.system_edit.toPlainText() if system_prompt is None else system_prompt
+        self.settings_panel.show_settings(
+            settings, self.settings_panel.system_prompt() if system_prompt is None else system_prompt
         )
+
+    # -- first run ------------------------------------------------------------------------------
+
+    def begin_preparation(self, title: str) -> None:
+        """The first model is being prepared: show its progress here, and keep a message sent
+        meanwhile to answer once the model is ready."""
+        self._preparing = True
+        self.banner.start(title)
+
+    def show_preparation(self, fraction: float, message: str) -> None:
+        self.banner.show_progress(fraction, message)
+
+    def end_preparation(self, problem: str | None = None) -> None:
+        """The preparation ended: with the model in the library (`problem` None; `refresh_models`
+        follows and a kept message is answered once it loads), or not, said here."""
+        self._preparing = False
+        self.banner.hide()
+        if problem is not None:
+            if self._held is not None:
+                problem = self.tr(
+                    "{0} Your message is kept: import a model in the Models tab, then press Regenerate."
+                ).format(problem)
+                self._held = None
+            self._notify(problem)
+
+    def _answer_held(self) -> None:
+        """A model is loaded: answer the question kept while none was ready."""
+        held, self._held = self._held, None
+        if held is None or self._reply is not None:
+            return
+        try:
+            settings = self.settings()
+        except LlamaDeskError as exc:
+            self._notify(str(exc))
+            return
+        self._notify("")
+        self._start_reply(settings, held.conversation_id, question=held)
 
     # -- models and adapters --------------------------------------------------------------------
 
@@ -398,16 +265,10 @@ class ChatView(QWidget):
         current = self.model_combo.currentData()
         loaded = self._engine_info["model_id"] if self._engine_info else None
         ids = [entry.id for entry in library.list_models()]
-        self.model_combo.blockSignals(True)
-        self.model_combo.clear()
-        for model_id in ids:
-            self.model_combo.addItem(model_id, model_id)
+        entries = [(model_id, model_id) for model_id in ids]
         if loaded and loaded not in ids:
-            self.model_combo.addItem(self.tr("{0} (removed from the library)").format(loaded), loaded)
-        wanted = current or loaded or self._default_model(ids)
-        index = self.model_combo.findData(wanted)
-        self.model_combo.setCurrentIndex(max(index, 0))
-        self.model_combo.blockSignals(False)
+            entries.append((self.tr("{0} (removed from the library)").format(loaded), loaded))
+        self.model_bar.show_models(entries, current or loaded or self._default_model(ids))
         self._refresh_adapters()
         if self.model_combo.currentData() != current:
             self._on_model_chosen()
@@ -440,7 +301,7 @@ class ChatView(QWidget):
         """The model in memory, ready to answer."""
         return self._engine_info["model_id"] if self._engine_info else None
 
-    def _on_model_chosen(self) -> None:
+    def _on_model_chosen(self, *_model: object) -> None:
         self._refresh_adapters()
         if self._shown:
             self._ensure_model()
@@ -468,7 +329,17 @@ class ChatView(QWidget):
             self._told_engine = True
             self._notify(problem)
         self._refresh_adapters()
+        self._restore_adapter()
         self._update_status()
+        self._answer_held()
+        self._count_timer.start()
+
+    def _restore_adapter(self) -> None:
+        """The adapter chosen when the app last closed, where it belongs to the model now loaded."""
+        wanted = AppSettings().last_adapter
+        index = self.adapter_combo.findData(wanted) if wanted else -1
+        if index > 0 and self._adapter != wanted:
+            self.adapter_combo.setCurrentIndex(index)  # chooses it, as a click would
 
     def _on_load_failed(self, message: str) -> None:
         self._requested_model = None
@@ -482,17 +353,12 @@ class ChatView(QWidget):
 
         model_id = self.current_model()
         entries = adapters.list_adapters(base_id=model_id) if model_id else []
-        self.adapter_combo.blockSignals(True)
-        self.adapter_combo.clear()
-        self.adapter_combo.addItem(self.tr("Base model (no adapter)"), None)
-        for entry in entries:
-            self.adapter_combo.addItem(entry.id, entry.id)
-        self.adapter_combo.setCurrentIndex(max(self.adapter_combo.findData(self._adapter), 0))
-        self.adapter_combo.blockSignals(False)
+        self.model_bar.show_adapters([entry.id for entry in entries], self._adapter)
 
-    def _on_adapter_chosen(self) -> None:
+    def _on_adapter_chosen(self, *_adapter: object) -> None:
         adapter_id = self.adapter_combo.currentData()
         if adapter_id != self._adapter:
+            AppSettings().last_adapter = adapter_id
             self._ensure_model()
             self.controller.set_adapter(adapter_id)
             self._emit_status(self.tr("Switching to {0}…").format(adapter_id or self.tr("the base model")))
@@ -538,34 +404,48 @@ class ChatView(QWidget):
         self.notice.setText(text)
         self.notice.setVisible(bool(text))
 
+    # -- the token counter ----------------------------------------------------------------------
+
+    def _count_tokens(self) -> None:
+        """Ask the engine how much of its context the chat on screen takes with the draft."""
+        if self._engine_info is None or self._closed:
+            self.composer.show_tokens(None, None)
+            return
+        messages = self._prompt(self.settings_panel.system_prompt(), self._messages)
+        draft = self.composer.text()
+        if draft.strip():
+            messages.append({"role": "user", "content": draft})
+        if messages:
+            self.controller.count_tokens(messages)
+        else:
+            self.composer.show_tokens(0, self._engine_info.get("context_length"))
+
+    def _on_tokens_counted(self, used: int, context: int) -> None:
+        self.composer.show_tokens(used if used >= 0 else None, context)
+
     # -- conversations --------------------------------------------------------------------------
 
-    def refresh_conversations(self) -> None:
+    def refresh_conversations(self, *_search: object) -> None:
         try:
             found = self.history.search(self.search_edit.text())
         except LlamaDeskError as exc:
             self._history_failed(exc)
             return
-        self.conversation_list.blockSignals(True)
-        self.conversation_list.clear()
-        for conversation in found:
-            item = QListWidgetItem(conversation.title)
-            item.setData(Qt.ItemDataRole.UserRole, conversation.id)
-            item.setToolTip(conversation.updated[:16].replace("T", " "))
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
-            self.conversation_list.addItem(item)
-            if conversation.id == self._conversation_id:
-                self.conversation_list.setCurrentItem(item)
-        self.conversation_list.blockSignals(False)
+        self.sidebar.show_conversations(found, self._conversation_id)
 
     def conversation_ids(self) -> list[int]:
         """The conversations listed in the sidebar, top to bottom."""
-        items = (self.conversation_list.item(i) for i in range(self.conversation_list.count()))
-        return [item.data(Qt.ItemDataRole.UserRole) for item in items]
+        return self.sidebar.ids()
 
-    def _on_conversation_selected(self, current: QListWidgetItem | None, _previous: object) -> None:
-        if current is not None:
-            self.open_conversation(current.data(Qt.ItemDataRole.UserRole))
+    def _last_conversation(self) -> int | None:
+        """The conversation on screen when the app last closed, where it is still there."""
+        last = AppSettings().last_conversation
+        try:
+            return (
+                last if last is not None and any(c.id == last for c in self.history.conversations()) else None
+            )
+        except LlamaDeskError:
+            return None
 
     def open_conversation(self, conversation_id: int | None) -> None:
         """Show a conversation (None: an empty new chat, created when its first message is sent)."""
@@ -573,10 +453,10 @@ class ChatView(QWidget):
         self._conversation_id = conversation_id
         if conversation_id is None:
             self._messages = []
-            self._show_settings(AppSettings().sampling, "")  # a new chat starts from the defaults
-            self.conversation_list.blockSignals(True)
-            self.conversation_list.setCurrentItem(None)
-            self.conversation_list.blockSignals(False)
+            self.settings_panel.show_settings(
+                AppSettings().sampling, ""
+            )  # a new chat starts from the defaults
+            self.sidebar.select(None)
         else:
             try:
                 conversation = self.history.get(conversation_id)
@@ -584,10 +464,13 @@ class ChatView(QWidget):
                 self._history_failed(exc)
                 return
             self._messages = conversation.messages
-            self._show_settings(conversation.settings, conversation.system_prompt)
+            self.settings_panel.show_settings(conversation.settings, conversation.system_prompt)
+        if not self._closed:
+            AppSettings().last_conversation = conversation_id
         self._notify("")
         self._render(scroll_to_end=True)
         self._update_buttons()
+        self._count_timer.start()
 
     def current_conversation(self) -> int | None:
         return self._conversation_id
@@ -596,11 +479,10 @@ class ChatView(QWidget):
         """The default sampling settings changed: an empty new chat shows them at once; open
         conversations keep their own."""
         if self._conversation_id is None:
-            self._show_settings(AppSettings().sampling, self.system_edit.toPlainText())
+            self.settings_panel.show_settings(AppSettings().sampling, self.settings_panel.system_prompt())
 
     def focus_search(self) -> None:
-        self.search_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
-        self.search_edit.selectAll()
+        self.sidebar.focus_search()
 
     def new_conversation(self) -> None:
         self.open_conversation(None)
@@ -629,25 +511,6 @@ class ChatView(QWidget):
     def export_conversation(self, conversation_id: int, path: Path, fmt: str) -> None:
         """Write a conversation as 'markdown' or 'json'."""
         write_export(self.history.get(conversation_id), path, fmt)
-
-    def _on_conversation_renamed(self, item: QListWidgetItem) -> None:
-        self.rename_conversation(item.data(Qt.ItemDataRole.UserRole), item.text())
-
-    def _on_conversation_menu(self, pos) -> None:
-        item = self.conversation_list.itemAt(pos)
-        if item is None:
-            return
-        conversation_id = item.data(Qt.ItemDataRole.UserRole)
-        menu = QMenu(self)
-        menu.addAction(self.tr("Rename"), lambda: self.conversation_list.editItem(item))
-        menu.addAction(self.tr("Export as Markdown…"), lambda: self._ask_export(conversation_id, "markdown"))
-        menu.addAction(self.tr("Export as JSON…"), lambda: self._ask_export(conversation_id, "json"))
-        menu.addAction(self.tr("Delete"), lambda: self._ask_delete(conversation_id))
-        menu.exec(self.conversation_list.mapToGlobal(pos))
-
-    def _on_delete_clicked(self) -> None:
-        if self._conversation_id is not None:
-            self._ask_delete(self._conversation_id)
 
     def _ask_delete(self, conversation_id: int) -> None:
         try:
@@ -689,7 +552,7 @@ class ChatView(QWidget):
         if self._reply is not None:
             self._notify(self.tr("A reply is still being written; wait for it or press Stop (Esc)."))
             return None
-        if self.current_model() is None:
+        if self.current_model() is None and not self._preparing:
             self._notify(self.tr("There is no model to answer: import one in the Models tab."))
             return None
         try:
@@ -699,7 +562,8 @@ class ChatView(QWidget):
             return None
 
     def send(self) -> bool:
-        """Send the message box's text (replacing the message being edited, if any)."""
+        """Send the message box's text (replacing the message being edited, if any). While the first
+        model is being prepared it is kept and answered once the model is ready."""
         text = self.input.toPlainText()
         settings = self._settings_if_ready()
         if settings is None:
@@ -707,14 +571,20 @@ class ChatView(QWidget):
         if not text.strip():
             self._notify(self.tr("Type a message first."))
             return False
+        if self._held is not None:
+            self._notify(
+                self.tr("Your first message is still waiting for the model; send this one after it.")
+            )
+            return False
         model_id = self.current_model()
-        system_prompt = self.system_edit.toPlainText()
+        system_prompt = self.settings_panel.system_prompt()
         try:
             if self._conversation_id is None:
                 conversation = self.history.create(
                     system_prompt=system_prompt, settings=settings, model_id=model_id
                 )
                 self._conversation_id = conversation.id
+                AppSettings().last_conversation = conversation.id
             else:
                 self.history.update(self._conversation_id, system_prompt=system_prompt, settings=settings)
             if self._editing is not None:
@@ -725,8 +595,14 @@ class ChatView(QWidget):
             self._history_failed(exc)
             return False
         self.input.clear()
-        self._notify(self._missing_files_warning(model_id))
-        self._start_reply(settings, question)
+        if model_id is None:  # the first model is being prepared
+            self._held = question
+            self._messages = self.history.messages(self._conversation_id)
+            self._render(scroll_to_end=True)
+            self._notify(self.tr("Your message will be answered as soon as the model is ready."))
+        else:
+            self._notify(self._missing_files_warning(model_id))
+            self._start_reply(settings, self._conversation_id, question=question)
         self.refresh_conversations()
         return True
 
@@ -742,21 +618,26 @@ class ChatView(QWidget):
         ).format(model_id)
 
     def regenerate(self) -> bool:
-        """Write the last reply again (with the settings now in the panel)."""
+        """Write the last reply again (with the settings now in the panel); the earlier reply stays
+        as another version of it (‹ 1/2 ›)."""
         settings = self._settings_if_ready()
         if settings is None or self._conversation_id is None or not self._messages:
             return False
+        if self.current_model() is None:
+            self._notify(self.tr("The model is not ready yet; your message will be answered then."))
+            return False
+        last = self._messages[-1]
         try:
-            if self._messages[-1].role == "assistant":
-                self.history.delete_from(self._messages[-1].id)
             self.history.update(
-                self._conversation_id, system_prompt=self.system_edit.toPlainText(), settings=settings
+                self._conversation_id, system_prompt=self.settings_panel.system_prompt(), settings=settings
             )
         except LlamaDeskError as exc:
             self._history_failed(exc)
             return False
         self._notify("")
-        self._start_reply(settings, None)
+        self._start_reply(
+            settings, self._conversation_id, replacing=last.id if last.role == "assistant" else None
+        )
         return True
 
     def edit_message(self, message_id: int) -> None:
@@ -777,6 +658,26 @@ class ChatView(QWidget):
         if message is not None:
             QGuiApplication.clipboard().setText(message.content)
 
+    def show_version(self, message_id: int, step: int) -> None:
+        """Show the version of reply `message_id` `step` places away (-1 the one before); it is what
+        the model reads from then on."""
+        if self._reply is not None and self._reply.conversation_id == self._conversation_id:
+            self._notify(self.tr("A reply is still being written; wait for it or press Stop (Esc)."))
+            return
+        try:
+            versions = [m.id for m in self.history.alternatives(message_id)]
+            index = versions.index(message_id) + step
+            if not 0 <= index < len(versions):
+                return
+            self.history.choose_alternative(versions[index])
+            self._messages = self.history.messages(self._conversation_id) if self._conversation_id else []
+        except LlamaDeskError as exc:
+            self._history_failed(exc)
+            return
+        self.transcript.aim_rating_bar(versions[index])
+        self._render(scroll_to_end=False)
+        self._count_timer.start()
+
     def stop(self) -> None:
         if self._reply is not None:
             self.controller.stop()
@@ -792,23 +693,33 @@ class ChatView(QWidget):
     def is_generating(self) -> bool:
         return self._reply is not None
 
-    def _start_reply(self, settings: GenerationSettings, question: Message | None) -> None:
+    @staticmethod
+    def _prompt(system_prompt: str, messages: list[Message]) -> list[dict]:
+        prompt = [{"role": "system", "content": system_prompt}] if system_prompt.strip() else []
+        return prompt + [{"role": m.role, "content": m.content} for m in messages]
+
+    def _start_reply(
+        self,
+        settings: GenerationSettings,
+        conversation_id: int,
+        question: Message | None = None,
+        replacing: int | None = None,
+    ) -> None:
         self._ensure_model()
         try:
-            conversation = self.history.get(self._conversation_id)
+            conversation = self.history.get(conversation_id)
         except LlamaDeskError as exc:
             self._history_failed(exc)
             return
-        messages = (
-            [{"role": "system", "content": conversation.system_prompt}]
-            if conversation.system_prompt.strip()
-            else []
-        )
-        messages += [{"role": m.role, "content": m.content} for m in conversation.messages]
-        request = self.controller.generate(messages, settings)
+        # A reply written again is written to what came before it, not to itself.
+        before = [m for m in conversation.messages if m.id != replacing]
+        request = self.controller.generate(self._prompt(conversation.system_prompt, before), settings)
         speaker = self.current_model() + (f" + {self._adapter}" if self._adapter else "")
-        self._reply = _Reply(request, conversation.id, settings, speaker, question=question)
-        self._messages = conversation.messages
+        self._reply = _Reply(
+            request, conversation.id, settings, speaker, question=question, replacing=replacing
+        )
+        if conversation.id == self._conversation_id:
+            self._messages = conversation.messages
         self._render(scroll_to_end=True)
         self._flush_timer.start()
         self._update_buttons()
@@ -819,20 +730,14 @@ class ChatView(QWidget):
 
     def _flush(self) -> None:
         """Paint what arrived since the last paint, as Markdown that reads as it does now (a code
-        fence opened three tokens ago already shows as code). Follow the end only if the reader
-        was at the end: someone scrolled up to read stays where they are."""
+        fence opened three tokens ago already shows as code)."""
         reply = self._reply
         if reply is None or not reply.pending:
             return
         reply.text += reply.pending
         reply.pending = ""
-        if self._stream is None:
-            return
-        bar = self.transcript.verticalScrollBar()
-        follow = bar.value() >= bar.maximum() - 4
-        self._stream.update(reply.text)
-        if follow:
-            bar.setValue(bar.maximum())
+        if reply.conversation_id == self._conversation_id:
+            self.transcript.update_stream(reply.text)
 
     def _on_generation_finished(self, request: int, text: str, figures: dict) -> None:
         reply = self._reply
@@ -891,7 +796,6 @@ class ChatView(QWidget):
     def _end_reply(self) -> None:
         self._flush_timer.stop()
         self._reply = None
-        self._stream = None
         self._update_buttons()
 
     def _after_reply(self, reply: _Reply, note: str) -> None:
@@ -900,10 +804,12 @@ class ChatView(QWidget):
                 self._messages = self.history.messages(self._conversation_id) if self._conversation_id else []
             except LlamaDeskError as exc:
                 note = f"{note} {exc}".strip()
+            self.transcript.aim_rating_bar(None)  # the new reply can be rated at once
             self._render(scroll_to_end=False)
             self._notify(note)
         self.refresh_conversations()
         self._update_buttons()
+        self._count_timer.start()
 
     def _save_reply(self, reply: _Reply, text: str, figures: dict | None) -> None:
         info = self._engine_info or {}
@@ -919,126 +825,57 @@ class ChatView(QWidget):
             tokens_per_s=figures.get("tokens_per_s"),
             ttft_s=figures.get("ttft_s"),
             finish_reason=figures.get("finish_reason", "stopped"),
+            replacing=reply.replacing,
         )
 
     def _update_buttons(self) -> None:
-        busy = self._reply is not None
-        self.stop_button.setEnabled(busy)
-        self.regenerate_button.setEnabled(not busy and bool(self._messages))
-        self.delete_button.setEnabled(self._conversation_id is not None)
+        self.composer.set_busy(self._reply is not None, bool(self._messages))
+        self.sidebar.set_current_enabled(self._conversation_id is not None)
         self.export_button.setEnabled(self._conversation_id is not None)
 
     # -- transcript -----------------------------------------------------------------------------
 
-    def _code_background(self):
-        return self.palette().color(QPalette.ColorRole.AlternateBase)
-
     def _render(self, scroll_to_end: bool) -> None:
-        bar = self.transcript.verticalScrollBar()
-        position = bar.value()
-        document = self.transcript.document()
-        document.clear()
-        cursor = QTextCursor(document)
         try:
-            self._ratings = self.history.ratings(self._conversation_id) if self._conversation_id else {}
+            ratings = self.history.ratings(self._conversation_id) if self._conversation_id else {}
         except LlamaDeskError as exc:  # the transcript still shows, without its ratings
-            self._ratings = {}
+            ratings = {}
             self._history_failed(exc)
-        self._reply_spans = []
-        last_reply = next((m.id for m in reversed(self._messages) if m.role == "assistant"), None)
-        for index, message in enumerate(self._messages):
-            start = cursor.position()
-            self._insert_header(cursor, message, first=index == 0, last_reply=message.id == last_reply)
-            if message.role == "assistant":
-                insert_markdown(cursor, message.content, self._code_background())
-                self._insert_rating_line(cursor, message.id, start)
-            else:
-                cursor.insertText(message.content, QTextCharFormat())
         reply = self._reply
-        self._stream = None
-        if reply is not None and reply.conversation_id == self._conversation_id:
-            self._insert_header(cursor, None, first=not self._messages, last_reply=False)
-            self._stream = MarkdownStream(document, cursor.position(), self._code_background())
-            self._stream.update(reply.text)
-        if not self._messages and reply is None:
-            hint = QTextCharFormat()
-            hint.setForeground(self.palette().color(QPalette.ColorRole.PlaceholderText))
-            cursor.insertText(self.tr("Ask anything. Everything stays on this computer."), hint)
-        bar.setValue(bar.maximum() if scroll_to_end else position)
-        self._place_rating_bar()
-
-    def _insert_rating_line(self, cursor: QTextCursor, message_id: int, start: int) -> None:
-        """The line under a reply: its rating in brief, and room for the rating bar to lie on."""
-        line = QTextBlockFormat()
-        line.setTopMargin(2)
-        line.setLineHeight(
-            self.rating_bar.sizeHint().height(), QTextBlockFormat.LineHeightTypes.FixedHeight.value
+        writing = reply is not None and reply.conversation_id == self._conversation_id
+        shown = [m for m in self._messages if not (writing and m.id == reply.replacing)]
+        self.transcript.show_messages(
+            shown, ratings, self._versions(shown), reply.speaker if writing else None, scroll_to_end
         )
-        cursor.insertBlock(line, QTextCharFormat())
-        rating_line = cursor.position()
-        muted = QTextCharFormat()
-        muted.setForeground(self.palette().color(QPalette.ColorRole.PlaceholderText))
-        cursor.insertText(rating_summary(self._ratings.get(message_id), self.tr("note")), muted)
-        self._reply_spans.append(_ReplySpan(message_id, start, rating_line, cursor.position()))
+        if writing:
+            self.transcript.update_stream(reply.text)
 
-    def _insert_header(
-        self, cursor: QTextCursor, message: Message | None, first: bool, last_reply: bool
-    ) -> None:
-        """A line naming who speaks, with its actions as links (copy, edit, regenerate)."""
-        block = QTextBlockFormat()
-        block.setTopMargin(0 if first else 14)
-        if first:
-            cursor.setBlockFormat(block)
-        else:
-            cursor.insertBlock(block, QTextCharFormat())
-        bold = QTextCharFormat()
-        bold.setFontWeight(QFont.Weight.Bold)
-        if message is None:
-            cursor.insertText(self._reply.speaker, bold)
-        elif message.role == "assistant":
-            adapter = f" + {message.adapter_id}" if message.adapter_id else ""
-            cursor.insertText((message.model_id or "") + adapter, bold)
-        else:
-            cursor.insertText(self.tr("You"), bold)
-        plain = QTextCharFormat()
-        if message is None:
-            cursor.insertText("  " + self.tr("writing…"), plain)
-        else:
-            actions = [("copy", self.tr("Copy"))]
-            if message.role == "user":
-                actions.append(("edit", self.tr("Edit")))
-            else:
-                actions.append(("rate", self.tr("Rate")))
-            if last_reply:
-                actions.append(("regenerate", self.tr("Regenerate")))
-            for action, label in actions:
-                cursor.insertText("   ", plain)
-                link = QTextCharFormat()
-                link.setAnchor(True)
-                link.setAnchorHref(f"{action}:{message.id}")
-                link.setForeground(self.palette().color(QPalette.ColorRole.Link))
-                cursor.insertText(label, link)
-            if message.role == "assistant" and message.tokens_per_s:
-                muted = QTextCharFormat()
-                muted.setForeground(self.palette().color(QPalette.ColorRole.PlaceholderText))
-                stopped = self.tr(" · stopped") if message.finish_reason == "stopped" else ""
-                cursor.insertText(
-                    "   " + self.tr("{0} tokens/s").format(f"{message.tokens_per_s:.1f}") + stopped, muted
-                )
-        cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
+    def _versions(self, messages: list[Message]) -> dict[int, Versions]:
+        """Which version each reply on screen is, for those Regenerate wrote more than once."""
+        versions = {}
+        for message in messages:
+            if message.role != "assistant":
+                continue
+            try:
+                ids = [m.id for m in self.history.alternatives(message.id)]
+            except LlamaDeskError:
+                continue
+            if len(ids) > 1:
+                versions[message.id] = Versions(ids.index(message.id) + 1, len(ids))
+        return versions
 
     def _on_anchor_clicked(self, url: QUrl) -> None:
-        action, _, target = url.toString().partition(":")
+        self.transcript.follow_link(url)
+
+    def _on_message_action(self, action: str, message_id: int) -> None:
         if action == "copy":
-            self.copy_message(int(target))
+            self.copy_message(message_id)
         elif action == "edit":
-            self.edit_message(int(target))
+            self.edit_message(message_id)
         elif action == "regenerate":
             self.regenerate()
-        elif action == "rate":
-            self.show_rating_bar(int(target), focus=True)
-        elif url.scheme() in ("http", "https"):
-            QDesktopServices.openUrl(url)
+        elif action in ("previous", "next"):
+            self.show_version(message_id, -1 if action == "previous" else 1)
 
     # -- ratings --------------------------------------------------------------------------------
 
@@ -1051,14 +888,14 @@ class ChatView(QWidget):
         except LlamaDeskError as exc:
             self._notify(str(exc))
             return
-        self._rating_target = message_id
+        self.transcript.aim_rating_bar(message_id)
         self._render(scroll_to_end=False)
 
     def _on_rated(self, message_id: int, thumb: int | None, stars: int | None) -> None:
         self.rate_reply(message_id, thumb=thumb, stars=stars)
 
     def _ask_note(self, message_id: int) -> None:
-        current = self._ratings.get(message_id)
+        current = self.transcript.ratings.get(message_id)
         text, accepted = QInputDialog.getMultiLineText(
             self,
             self.tr("Note on this reply"),
@@ -1070,57 +907,11 @@ class ChatView(QWidget):
 
     def show_rating_bar(self, message_id: int, focus: bool = False) -> None:
         """Put the rating bar under reply `message_id`, scrolled into view (from its Rate link)."""
-        if all(span.message_id != message_id for span in self._reply_spans):
-            return
-        self._rating_target = message_id
-        self._place_rating_bar(reveal=True)
-        if focus:
-            self.rating_bar.up_button.setFocus(Qt.FocusReason.OtherFocusReason)
-
-    def _place_rating_bar(self, *_args: object, reveal: bool = False) -> None:
-        """Lay the bar on the line under its reply; hidden while no saved reply is on screen."""
-        spans = {span.message_id: span for span in self._reply_spans}
-        target = self._rating_target if self._rating_target in spans else None
-        span = spans.get(target) or (self._reply_spans[-1] if self._reply_spans else None)
-        if span is None:
-            self.rating_bar.hide()
-            return
-        document = self.transcript.document()
-        block = document.findBlock(span.rating_line)
-        rect = document.documentLayout().blockBoundingRect(block)
-        top = rect.top() + block.blockFormat().topMargin()
-        vertical = self.transcript.verticalScrollBar()
-        if reveal:
-            height = self.transcript.viewport().height()
-            if top < vertical.value() or top + self.rating_bar.height() > vertical.value() + height:
-                vertical.setValue(int(top - height / 2))
-        self.rating_bar.show_rating(span.message_id, self._ratings.get(span.message_id))
-        x = rect.left() + block.blockFormat().leftMargin() - self.transcript.horizontalScrollBar().value()
-        self.rating_bar.move(int(x), int(top - vertical.value()))
-        self.rating_bar.show()
-        self.rating_bar.raise_()
+        self.transcript.show_rating_bar(message_id, focus)
 
     def rating_bar_target(self) -> int | None:
         """The reply the rating bar is under, or None when it is hidden."""
-        return self.rating_bar.message_id if self.rating_bar.isVisible() else None
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
-        if watched is self.transcript.viewport():
-            if event.type() == QEvent.Type.MouseMove:
-                self._on_pointer_moved(event.position().toPoint())
-            elif event.type() == QEvent.Type.Resize:
-                # The transcript lays its text out again after this event: place the bar then.
-                QTimer.singleShot(0, self._place_rating_bar)
-        return super().eventFilter(watched, event)
-
-    def _on_pointer_moved(self, point) -> None:
-        position = self.transcript.cursorForPosition(point).position()
-        for span in self._reply_spans:
-            if span.start <= position <= span.end:
-                if span.message_id != self.rating_bar_target():
-                    self._rating_target = span.message_id
-                    self._place_rating_bar()
-                return
+        return self.transcript.rating_bar_target()
 
     # -- lifetime -------------------------------------------------------------------------------
 
@@ -1145,7 +936,8 @@ class ChatView(QWidget):
             return
         self._closed = True
         self._flush_timer.stop()
-        self._search_timer.stop()
+        self._count_timer.stop()
+        self.sidebar.stop()
         undelivered = self.controller.shutdown()
         reply, self._reply = self._reply, None
         if reply is not None and not reply.discarded and undelivered and undelivered[0] == reply.request:

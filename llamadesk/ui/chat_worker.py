@@ -36,7 +36,7 @@ class EngineWorker(QObject):
     token_received(request, text), generation_finished(request, text, figures),
     generation_failed(request, message, partial text), adapter_changed(adapter id or None, info:
     the engine may have changed, an adapter without a llama.cpp form runs on torch),
-    adapter_failed(message)."""
+    adapter_failed(message), tokens_counted(tokens, context length)."""
 
     load_progressed = Signal(float, str)
     model_loaded = Signal(object)
@@ -46,6 +46,7 @@ class EngineWorker(QObject):
     generation_failed = Signal(int, str, str)
     adapter_changed = Signal(object, object)
     adapter_failed = Signal(str)
+    tokens_counted = Signal(int, int)
 
     def __init__(self) -> None:
         super().__init__()
@@ -76,6 +77,17 @@ class EngineWorker(QObject):
             self.adapter_failed.emit(_unexpected(exc))
         else:
             self.adapter_changed.emit(adapter_id, self.engine.info())
+
+    @Slot(object)
+    def count_tokens(self, messages: list[dict]) -> None:
+        """How many tokens `messages` take, with the model's context: the chat's counter. -1 while
+        no model is loaded or the text cannot be encoded (said when it is sent, not here)."""
+        try:
+            used = self.engine.count_tokens(messages) if self.engine.model_id else -1
+        except Exception:  # a counter must never take the engine down; the send says what is wrong
+            log.debug("counting tokens failed", exc_info=True)
+            used = -1
+        self.tokens_counted.emit(used, self.engine.context_length if self.engine.model_id else 0)
 
     @Slot(int, object, object, object)
     def generate(
@@ -110,7 +122,8 @@ class ChatController(QObject):
     """The GUI thread's handle on an `EngineWorker` and its thread.
 
     Signals: the worker's, delivered on the GUI thread: load_progressed, model_loaded, load_failed,
-    token_received, generation_finished, generation_failed, adapter_changed, adapter_failed."""
+    token_received, generation_finished, generation_failed, adapter_changed, adapter_failed,
+    tokens_counted."""
 
     load_progressed = Signal(float, str)
     model_loaded = Signal(object)
@@ -120,10 +133,12 @@ class ChatController(QObject):
     generation_failed = Signal(int, str, str)
     adapter_changed = Signal(object, object)
     adapter_failed = Signal(str)
+    tokens_counted = Signal(int, int)
 
     _load_requested = Signal(str)
     _adapter_requested = Signal(object)
     _generate_requested = Signal(int, object, object, object)
+    _count_requested = Signal(object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -135,6 +150,8 @@ class ChatController(QObject):
         self._load_requested.connect(self.worker.load, queued)
         self._adapter_requested.connect(self.worker.set_adapter, queued)
         self._generate_requested.connect(self.worker.generate, queued)
+        self._count_requested.connect(self.worker.count_tokens, queued)
+        self.worker.tokens_counted.connect(self._on_tokens_counted, queued)
         for name in (
             "load_progressed",
             "model_loaded",
@@ -148,6 +165,9 @@ class ChatController(QObject):
         self.worker.generation_failed.connect(self._on_generation_failed, queued)
         self._request = 0
         self._cancel: threading.Event | None = None
+        # Counting as the user types: one count in flight at a time, the latest text counted next.
+        self._counting = False
+        self._next_count: list[dict] | None = None
         self._closed = False
         self._thread.start()
 
@@ -169,6 +189,24 @@ class ChatController(QObject):
         self._cancel = threading.Event()
         self._generate_requested.emit(self._request, messages, settings, self._cancel)
         return self._request
+
+    def count_tokens(self, messages: list[dict]) -> None:
+        """Queue counting `messages`; tokens_counted answers. While one count waits behind a reply
+        or a load, later ones replace each other: only the latest text is worth counting."""
+        if self._counting:
+            self._next_count = messages
+            return
+        self._counting = True
+        self._count_requested.emit(messages)
+
+    def _on_tokens_counted(self, used: int, context: int) -> None:
+        self._counting = False
+        if self._next_count is not None:
+            messages, self._next_count = self._next_count, None
+            self.count_tokens(messages)
+            return
+        if not self._closed:
+            self.tokens_counted.emit(used, context)
 
     def stop(self) -> None:
         if self._cancel is not None:

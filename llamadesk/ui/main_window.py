@@ -203,17 +203,30 @@ class MainWindow(QMainWindow):
             self.show_welcome_if_needed()
 
     def import_starter_if_needed(self) -> bool:
-        """First run: bring in the starter model from its package, with progress on the Models tab;
-        once it is in, the Chat tab opens with it."""
+        """First run: bring in the starter model from its package. The Chat tab, where a new user
+        starts, shows the progress (the Models tab too, with Cancel) and keeps a message sent
+        meanwhile, answered once the model is ready."""
         if not starter.starter_needs_import():
             return False
-        self.tabs.setCurrentWidget(self.models_view)
-        self.statusBar().showMessage(self.tr("Preparing the starter model for first use…"))
+        title = self.tr("Preparing the starter model for first use…")
+        self.statusBar().showMessage(title)
         task = self.models_view.start_import(starter.find_starter_gguf(), starter.STARTER_ID)
-        if task is not None:
-            task.succeeded.connect(lambda _entry: self.tabs.setCurrentWidget(self.chat_view))
-            task.succeeded.connect(lambda _entry: self.show_welcome_if_needed())
-        return task is not None
+        if task is None:
+            return False
+        self.tabs.setCurrentWidget(self.chat_view)
+        self.chat_view.begin_preparation(title)
+        task.progressed.connect(self.chat_view.show_preparation)
+        # The library-changed refresh (which loads the model) runs first: connected earlier.
+        task.succeeded.connect(lambda _entry: self.chat_view.end_preparation())
+        task.succeeded.connect(lambda _entry: self.statusBar().clearMessage())
+        task.succeeded.connect(lambda _entry: self.show_welcome_if_needed())
+        task.failed.connect(self.chat_view.end_preparation)
+        task.failed.connect(lambda _message: self.statusBar().clearMessage())
+        task.cancelled.connect(
+            lambda: self.chat_view.end_preparation(self.tr("Preparing the starter model was cancelled."))
+        )
+        task.cancelled.connect(self.statusBar().clearMessage)
+        return True
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
         # Every panel stops and joins its threads before the widgets go away.

@@ -1,9 +1,15 @@
 """Replies rendered as Markdown in the transcript: Qt's own GitHub-dialect reader, plus code blocks
-that look like code (fixed-width font on a shaded background), which Qt leaves plain."""
+that look like code, which Qt leaves plain: a fixed-width font on a shaded background, colours from
+Pygments for the language the fence names, and a line above each block with its language and a
+Copy link (`copy-code:<block number of its first line>`, which the transcript follows)."""
+
+from functools import cache
 
 from PySide6.QtGui import (
     QColor,
+    QFont,
     QFontDatabase,
+    QTextBlock,
     QTextBlockFormat,
     QTextCharFormat,
     QTextCursor,
@@ -11,6 +17,9 @@ from PySide6.QtGui import (
     QTextFormat,
 )
 
+COPY_CODE = "copy-code"
+# Pygments styles for code on a light and on a dark background (both ship with Pygments).
+_LIGHT_STYLE, _DARK_STYLE = "default", "monokai"
 _DIALECT = QTextDocument.MarkdownFeature.MarkdownDialectGitHub
 
 
@@ -43,14 +52,107 @@ def _style_code_blocks(document: QTextDocument, start: int, end: int, background
     block_format.setBackground(background)
     char_format = QTextCharFormat()
     char_format.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+    runs: list[list[QTextBlock]] = []  # the lines of each code block
     block = document.findBlock(start)
+    previous_fenced = False
     while block.isValid() and block.position() <= end:
-        if block.blockFormat().hasProperty(QTextFormat.Property.BlockCodeFence):
+        fenced = block.blockFormat().hasProperty(QTextFormat.Property.BlockCodeFence)
+        if fenced:
             styler = QTextCursor(block)
             styler.mergeBlockFormat(block_format)
             styler.movePosition(QTextCursor.MoveOperation.EndOfBlock, QTextCursor.MoveMode.KeepAnchor)
             styler.mergeCharFormat(char_format)
+            if previous_fenced:
+                runs[-1].append(block)
+            else:
+                runs.append([block])
+        previous_fenced = fenced
         block = block.next()
+    # From the last block up: a label inserted above one block moves only those after it.
+    for run in reversed(runs):
+        language = str(run[0].blockFormat().property(QTextFormat.Property.BlockCodeLanguage) or "")
+        _highlight(document, run, language, background)
+        _insert_label(document, run[0], language)
+
+
+def _highlight(document: QTextDocument, run: list[QTextBlock], language: str, background: QColor) -> None:
+    """Colour the code of one block by its language's tokens; an unknown language stays plain."""
+    from pygments.lexers import get_lexer_by_name
+    from pygments.util import ClassNotFound
+
+    if not language:
+        return
+    try:
+        lexer = get_lexer_by_name(language, stripnl=False, ensurenl=False)
+    except ClassNotFound:
+        return
+    dark = background.lightness() < 128
+    code = "\n".join(block.text() for block in run)  # a block boundary is one character, as "\n"
+    base = run[0].position()
+    cursor = QTextCursor(document)
+    for index, token, value in lexer.get_tokens_unprocessed(code):
+        token_format = _token_format(token, dark)
+        if token_format is None or not value.strip():
+            continue
+        cursor.setPosition(base + index)
+        cursor.setPosition(base + index + len(value), QTextCursor.MoveMode.KeepAnchor)
+        cursor.mergeCharFormat(token_format)
+
+
+@cache
+def _token_format(token: object, dark: bool) -> QTextCharFormat | None:
+    """What the Pygments style gives `token`: colour, bold, italic (None where it gives nothing)."""
+    from pygments.styles import get_style_by_name
+
+    style = get_style_by_name(_DARK_STYLE if dark else _LIGHT_STYLE).style_for_token(token)
+    if not (style["color"] or style["bold"] or style["italic"]):
+        return None
+    token_format = QTextCharFormat()
+    if style["color"]:
+        token_format.setForeground(QColor(f"#{style['color']}"))
+    if style["bold"]:
+        token_format.setFontWeight(QFont.Weight.Bold)
+    if style["italic"]:
+        token_format.setFontItalic(True)
+    return token_format
+
+
+def _insert_label(document: QTextDocument, first: QTextBlock, language: str) -> None:
+    """A line above a code block: its language, muted, and a Copy link."""
+    code_block_format, code_char_format = first.blockFormat(), first.charFormat()
+    position = first.position()
+    cursor = QTextCursor(document)
+    cursor.setPosition(position)
+    cursor.insertBlock(code_block_format, code_char_format)  # the code moves down one block
+    cursor.setPosition(position)
+    label_format = QTextBlockFormat()
+    label_format.setTopMargin(4)
+    cursor.setBlockFormat(label_format)
+    muted = QTextCharFormat()
+    muted.setForeground(QColor(128, 128, 128))
+    if language:
+        cursor.insertText(language + "   ", muted)
+    link = QTextCharFormat()
+    link.setAnchor(True)
+    link.setAnchorHref(f"{COPY_CODE}:{cursor.block().blockNumber() + 1}")
+    link.setFontUnderline(True)
+    cursor.insertText(_copy_label(), link)
+
+
+def _copy_label() -> str:
+    from PySide6.QtCore import QCoreApplication
+
+    return QCoreApplication.translate("Transcript", "Copy code")
+
+
+def code_at(document: QTextDocument, block_number: int) -> str:
+    """The code of the block whose first line is block `block_number` (what its Copy link copies)."""
+    lines = []
+    block = document.findBlockByNumber(block_number)
+    while block.isValid() and block.blockFormat().hasProperty(QTextFormat.Property.BlockCodeFence):
+        lines.append(block.text())
+        block = block.next()
+    return "\n".join(lines)
 
 
 def settled_length(text: str, start: int = 0) -> int:

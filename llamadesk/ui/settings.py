@@ -67,6 +67,29 @@ class AppSettings:
         self._store.setValue("chat/default_model", model_id)
 
     @property
+    def last_conversation(self) -> int | None:
+        """The conversation on screen when the app last closed, opened again at the next start."""
+        try:
+            value = int(self._store.value("chat/last_conversation", 0))
+        except (TypeError, ValueError):
+            return None
+        return value or None
+
+    @last_conversation.setter
+    def last_conversation(self, conversation_id: int | None) -> None:
+        self._store.setValue("chat/last_conversation", conversation_id or 0)
+
+    @property
+    def last_adapter(self) -> str:
+        """The adapter chosen in Chat when the app last closed (empty: the base model); chosen again
+        once its model is loaded, where the adapter still belongs to it."""
+        return self._text("chat/last_adapter")
+
+    @last_adapter.setter
+    def last_adapter(self, adapter_id: str | None) -> None:
+        self._store.setValue("chat/last_adapter", adapter_id or "")
+
+    @property
     def sampling(self) -> GenerationSettings:
         """The sampling settings a new conversation starts with."""
         stored = self._text("chat/sampling")

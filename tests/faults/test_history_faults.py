@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -150,9 +151,12 @@ def test_processes_opening_an_older_history_at_once_migrate_it_once(tmp_path, mo
         home = tmp_path / f"home{attempt}"
         home.mkdir()
         monkeypatch.setenv("LLAMADESK_HOME", str(home))
-        monkeypatch.setattr(history_module, "MIGRATIONS", shipped[:1])
         _fill_history(count=3)
-        monkeypatch.setattr(history_module, "MIGRATIONS", shipped)
+        # Back to schema 1, as the first version wrote it (this version's writes use newer columns).
+        with closing(sqlite3.connect(home / "chats.sqlite3")) as db:
+            db.executescript(
+                "DROP TABLE ratings; ALTER TABLE messages DROP COLUMN hidden; PRAGMA user_version = 1;"
+            )
         done = _open_at_once(home)
         assert [d.returncode for d in done] == [0] * 4, [d.stdout for d in done]
         outputs = "".join(d.stdout for d in done)

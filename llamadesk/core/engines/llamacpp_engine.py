@@ -506,9 +506,8 @@ class LlamaCppEngine(Engine):
                 text = decoder.decode(raw)
                 if text:
                     yield text
-            tail = decoder.decode(b"", final=True)
-            if finish != "stopped" and tail:
-                yield tail
+            # Whatever the decoder still holds is a character cut off by the token limit (or by a
+            # stop): dropped, where flushing it would show "\ufffd" at the end of the reply.
         except Exception:
             llm.reset()  # a failed decode leaves the kept keys and values in doubt
             raise
