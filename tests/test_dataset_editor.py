@@ -124,3 +124,10 @@ def test_drafting_without_a_loaded_chat_model_loads_the_chosen_one(qtbot, tiny_m
     qtbot.waitUntil(lambda: editor.findChild(object, "errorDialog") is not None)
     assert "context is too short" in editor.findChild(object, "errorDialog").text()
     editor.shutdown()
+
+
+def test_opening_a_text_corpus_chooses_it_to_draft_from(qtbot, editor, tmp_path):
+    (tmp_path / "notes.txt").write_text("Llamas live in the Andes.", encoding="utf-8")
+    store.add_corpus([tmp_path / "notes.txt"], "notes")
+    assert editor.open_corpus("notes") is None  # nothing to read: no pairs in a text corpus
+    assert editor.source_combo.currentData() == "notes" and editor.table.rowCount() == 0

@@ -37,7 +37,7 @@ from llamadesk.core.corpus import store
 from llamadesk.core.drafting import QAPair
 from llamadesk.core.errors import LlamaDeskError
 from llamadesk.core.progress import Progress
-from llamadesk.ui.dialogs import show_error
+from llamadesk.ui.dialogs import confirm, show_error
 from llamadesk.ui.task_bar import TaskBar
 from llamadesk.ui.tasks import Task
 
@@ -67,7 +67,11 @@ class DatasetEditor(QDialog):
         self.resize(980, 720)
         self._engine_source = engine_source
         self._documents: list[str] = []
+        self.opened_corpus: str | None = None  # the corpus whose pairs the table started from
 
+        self.origin_label = QLabel()
+        self.origin_label.setWordWrap(True)
+        self.origin_label.hide()
         self.table = _pairs_table([self.tr("Instruction"), self.tr("Response")])
         self.table.setAccessibleName(self.tr("Instruction and response pairs"))
         self.add_button = QPushButton(self.tr("Add pair"))
@@ -83,6 +87,7 @@ class DatasetEditor(QDialog):
 
         dataset = QGroupBox(self.tr("Dataset"))
         dataset_layout = QVBoxLayout(dataset)
+        dataset_layout.addWidget(self.origin_label)
         dataset_layout.addWidget(self.table, 1)
         row = QHBoxLayout()
         for widget in (self.add_button, self.delete_button, self.load_button):
@@ -207,6 +212,49 @@ class DatasetEditor(QDialog):
         self.refresh_sources()
         if self._documents:
             self.source_combo.setCurrentIndex(0)
+
+    def open_corpus(self, corpus_id: str) -> Task | None:
+        """Start from a stored corpus: an instructions corpus's pairs fill the table (a copy: saving
+        makes a new corpus, and runs made from the old one keep it); a text corpus becomes the one
+        to draft from. The table is replaced only with the user's agreement when it holds pairs."""
+        try:
+            entry = store.get_corpus(corpus_id)
+        except LlamaDeskError as exc:
+            show_error(self, str(exc))
+            return None
+        if entry.kind == "text":
+            self.refresh_sources()
+            self.source_combo.setCurrentIndex(max(0, self.source_combo.findData(corpus_id)))
+            return None
+        if corpus_id == self.opened_corpus:
+            return None  # already open, perhaps edited since
+        if self.table.rowCount() and not confirm(
+            self,
+            self.tr("Open corpus"),
+            self.tr("Replace the {0} pairs in the table with those of '{1}'?").format(
+                self.table.rowCount(), corpus_id
+            ),
+        ):
+            return None
+        return self.task_bar.start(
+            self.tr("Reading {0}…").format(corpus_id),
+            lambda _progress: _corpus_pairs(entry),
+            lambda result: self._on_corpus_read(entry, *result),
+        )
+
+    def _on_corpus_read(self, entry: store.CorpusEntry, pairs: list[QAPair], left_out: int) -> None:
+        self.opened_corpus = entry.id
+        self.set_pairs(pairs)
+        self.seed_spin.setValue(entry.manifest.get("split", {}).get("seed", self.seed_spin.value()))
+        self.name_edit.setText(_free_corpus_name(entry.id))
+        text = self.tr(
+            "A copy of the corpus '{0}': saving it makes a new corpus, and '{0}' stays as it is for the "
+            "runs made from it."
+        ).format(entry.id)
+        if left_out:
+            text += " " + self.tr("{0} conversations with several turns were left out.").format(left_out)
+        self.origin_label.setText(text)
+        self.origin_label.show()
 
     def pairs(self) -> list[QAPair]:
         return [self._row_pair(self.table, row) for row in range(self.table.rowCount())]
@@ -379,6 +427,30 @@ class DatasetEditor(QDialog):
         """Closing the dialog stops a draft in progress rather than leaving its thread behind."""
         self.shutdown()
         super().done(result)
+
+
+def _corpus_pairs(entry: store.CorpusEntry) -> tuple[list[QAPair], int]:
+    """The single-turn pairs of a corpus (training and validation alike), and how many
+    conversations two columns cannot show (several turns)."""
+    pairs: list[QAPair] = []
+    left_out = 0
+    for split in ("train", "validation"):
+        for conversation in entry.iter_conversations(split):
+            turns = [m for m in conversation if m["role"] != "system"]
+            if [m["role"] for m in turns] == ["user", "assistant"]:
+                pairs.append(QAPair(turns[0]["content"], turns[1]["content"]))
+            else:
+                left_out += 1
+    return pairs, left_out
+
+
+def _free_corpus_name(corpus_id: str) -> str:
+    """`corpus_id` with the first number that no corpus has yet: the copy's suggested name."""
+    taken = {entry.id for entry in store.list_corpora()}
+    number = 2
+    while f"{corpus_id}-{number}" in taken:
+        number += 1
+    return f"{corpus_id}-{number}"
 
 
 def _draft_texts(source: str, documents: list[str]) -> tuple[list[str], str]:

@@ -126,8 +126,10 @@ class TrainProcess(QObject):
         return self._running
 
     def cancel(self) -> None:
-        """Ask the runner to stop after its current step (it keeps a checkpoint). A runner still
-        starting up cannot take the request yet; it gets it as soon as it reports running."""
+        """Ask the runner to stop (within a layer's time; it keeps the last checkpoint). Only files
+        and a signal: nothing here waits for the runner, whose "cancelled" event the next poll reads.
+        A runner still starting up cannot take the request yet; it gets it as soon as it reports
+        running."""
         if self.run.is_live():
             with contextlib.suppress(LlamaDeskError):  # it finished in between
                 runs.request_cancel(self.run_id)

@@ -24,9 +24,12 @@ from llamadesk.core.corpus.reading import (
     OnError,
     ReadReport,
     Skipped,
+    TextItem,
+    UnreadableFile,
     collect_files,
     iter_items,
     nothing_found_message,
+    read_file,
 )
 from llamadesk.core.errors import CorpusError
 from llamadesk.core.i18n import _
@@ -411,3 +414,83 @@ def preview(
     for _unit in scan_units(paths, scanner, report, on_error=on_error, progress=progress):
         pass
     return scanner.finish(report)
+
+
+# --- samples -----------------------------------------------------------------------------------
+
+SAMPLE_CHARS = 400
+SAMPLE_SCAN_RECORDS = 50  # records a stored corpus's samples look at: its start, never all of it
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The start of one passage or conversation as it was decoded, so a person can see that a GBK
+    file reads as Chinese, not as mojibake, before training on it."""
+
+    source: str  # the file; a data file's record is `path:line`
+    encoding: str | None  # as detected; None for PDF and DOCX, which carry their own
+    text: str  # at most SAMPLE_CHARS characters; a conversation as "role: content" lines
+    cut: bool  # the unit goes on past `text`
+
+
+def _sample(source: str, content: str | Conversation, encoding: str | None, chars: int) -> Sample:
+    if not isinstance(content, str):
+        content = "\n".join(f"{m['role']}: {m['content']}" for m in content)
+    return Sample(source, encoding, content[:chars], len(content) > chars)
+
+
+def _interleave(groups: dict[str, list[Sample]], count: int) -> list[Sample]:
+    """Each file's first sample before any file's second: a drop of several files shows each one's
+    decoding, a single file its first few passages."""
+    rounds = max((len(g) for g in groups.values()), default=0)
+    ordered = [group[rank] for rank in range(rounds) for group in groups.values() if rank < len(group)]
+    return ordered[:count]
+
+
+def sample_paths(paths: Iterable[Path | str], count: int = 3, chars: int = SAMPLE_CHARS) -> list[Sample]:
+    """The first passages (or conversations) of the first `count` readable files, as decoded.
+    Reads only the start of each file; unreadable files are passed over (the preview says why)."""
+    report = ReadReport()
+    groups: dict[str, list[Sample]] = {}
+    for path in collect_files(paths):
+        if len(groups) >= count:
+            break
+        group: list[Sample] = []
+        try:
+            for item in read_file(path, report=report):
+                if isinstance(item, TextItem):
+                    contents: Iterable[str | Conversation] = iter_passages(iter_paragraphs(item.chunks))
+                else:
+                    contents = [item.messages]
+                for content in contents:
+                    group.append(_sample(item.source, content, report.files.get(str(path)), chars))
+                    if len(group) >= count:
+                        break
+                if len(group) >= count:
+                    break
+        except (UnreadableFile, OSError):
+            continue
+        if group:
+            groups[str(path)] = group
+    return _interleave(groups, count)
+
+
+def sample_records(
+    records: Iterable[dict], files: dict[str, str | None], count: int = 3, chars: int = SAMPLE_CHARS
+) -> list[Sample]:
+    """Samples of a stored corpus from its records ({"source", "text" or "messages"}), the encodings
+    from its manifest's `files_read`."""
+    groups: dict[str, list[Sample]] = {}
+    for number, record in enumerate(records):
+        source = record["source"]
+        head = source.rpartition(":")[0]
+        file = head if source not in files and head in files else source
+        group = groups.setdefault(file, []) if file in groups or len(groups) < count else None
+        if group is not None and len(group) < count:
+            content = record["text"] if "text" in record else record["messages"]
+            group.append(_sample(source, content, files.get(file), chars))
+        if number + 1 >= SAMPLE_SCAN_RECORDS or (
+            len(groups) >= count and all(len(g) >= count for g in groups.values())
+        ):
+            break
+    return _interleave(groups, count)
