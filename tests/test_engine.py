@@ -99,6 +99,20 @@ def test_stop_from_another_thread(engine):
     assert len(shown) == 3
 
 
+def test_plain_text_is_continued_without_the_template_keeping_its_end(engine):
+    settings = GenerationSettings(temperature=0.0, repetition_penalty=1.0, max_new_tokens=5)
+    text = "".join(engine.stream_text("once upon a time", settings, threading.Event()))
+    assert engine.last_stats.new_tokens == 5 and text
+    assert engine.last_stats.prompt_tokens == len(
+        engine.tokenizer("once upon a time", add_special_tokens=False)["input_ids"]
+    ) + (1 if getattr(engine.tokenizer, "add_bos_token", False) else 0)
+    long = "word " * (engine.context_length * 2)
+    list(engine.stream_text(long, settings, threading.Event()))
+    assert engine.last_stats.prompt_tokens == engine.prompt_budget(5)
+    with pytest.raises(EmptyPromptError):
+        list(engine.stream_text("", settings, threading.Event()))
+
+
 def test_one_reply_at_a_time(engine):
     with closing(engine.stream(HELLO, GREEDY, threading.Event())) as first:
         next(first)

@@ -102,6 +102,21 @@ def test_an_adapter_is_switched_in_by_name(client):
 
 
 @pytest.mark.slow
+def test_a_text_completion_continues_the_prompt_without_the_chat_template(client):
+    prompt = "The capital of France is"
+    plain = client.completions.create(model=MODEL_ID, prompt=prompt, temperature=0, max_tokens=8)
+    text = plain.choices[0].text
+    assert plain.object == "text_completion" and plain.usage.completion_tokens == 8
+    assert "Paris" in text
+    streamed = client.completions.create(
+        model=MODEL_ID, prompt=prompt, temperature=0, max_tokens=8, stream=True
+    )
+    assert "".join(c.choices[0].text for c in streamed if c.choices) == text
+    with pytest.raises(openai.BadRequestError, match="'prompt'"):
+        client.completions.create(model=MODEL_ID, prompt="")
+
+
+@pytest.mark.slow
 def test_stop_sequences_end_the_reply_before_them(client):
     full = _ask(client, max_tokens=24)
     cut = full[5:8]

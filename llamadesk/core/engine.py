@@ -24,7 +24,7 @@ from llamadesk.core.chat_templates import (
     fallback_template_name,
     fit_history,
 )
-from llamadesk.core.engines.base import Engine
+from llamadesk.core.engines.base import Engine, text_prompt
 from llamadesk.core.errors import IncompatibleAdapterError, InvalidModelError, LlamaDeskError, NotFoundError
 from llamadesk.core.generation import GenerationSettings, GenerationStats
 from llamadesk.core.i18n import _
@@ -433,14 +433,22 @@ class ChatEngine(Engine):
             ) from exc
         return list(ids)
 
+    def _prompt(self, request: list[dict] | str, budget: int) -> tuple[list[int], int]:
+        """The prompt's tokens within `budget`, and how many of the oldest turns were left out."""
+        if isinstance(request, str):
+            ids = self.tokenizer(request, add_special_tokens=False)["input_ids"]
+            bos = self.tokenizer.bos_token_id if getattr(self.tokenizer, "add_bos_token", False) else None
+            return text_prompt(list(ids), bos, budget), 0
+        kept, dropped = fit_history(request, self.count_tokens, budget)
+        return self._encode(kept), dropped
+
     def _generate(
-        self, messages: list[dict], settings: GenerationSettings, cancel: threading.Event
+        self, request: list[dict] | str, settings: GenerationSettings, cancel: threading.Event
     ) -> Iterator[str]:
         import torch
 
         started = time.perf_counter()
-        kept, dropped = fit_history(messages, self.count_tokens, self.prompt_budget(settings.max_new_tokens))
-        prompt = self._encode(kept)
+        prompt, dropped = self._prompt(request, self.prompt_budget(settings.max_new_tokens))
         max_new = min(settings.max_new_tokens, self.context_length - len(prompt))
         seed = settings.seed if settings.seed is not None else secrets.randbits(63)
         generator = torch.Generator(device=self.device).manual_seed(seed)

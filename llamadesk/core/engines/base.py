@@ -88,7 +88,32 @@ class Engine:
         finally:
             self._lock.release()
 
+    def stream_text(self, text: str, settings: GenerationSettings, cancel: threading.Event) -> Iterator[str]:
+        """Continue `text` as it is written, without the chat template: what OpenAI's completions
+        endpoint asks for, and the way to use a base model never taught to chat. A text longer than
+        the prompt may take keeps its end, where the continuation starts."""
+        if not self._lock.acquire(blocking=False):
+            raise GenerationBusyError(_("A reply is still being written; stop it or wait for it to finish."))
+        try:
+            self.last_stats = None
+            self._require_model()
+            if not text:
+                raise EmptyPromptError(_("The prompt is empty; give some text to continue."))
+            yield from self._generate(text, settings, cancel)
+        finally:
+            self._lock.release()
+
     def _generate(
-        self, messages: list[dict], settings: GenerationSettings, cancel: threading.Event
+        self, request: list[dict] | str, settings: GenerationSettings, cancel: threading.Event
     ) -> Iterator[str]:
+        """Write the reply to `request`: a conversation (through the chat template), or plain text
+        to continue."""
         raise NotImplementedError
+
+
+def text_prompt(ids: list[int], bos: int | None, budget: int) -> list[int]:
+    """A plain-text prompt's tokens within `budget`: BOS (where the model wants one) and the text's
+    last tokens."""
+    head = [bos] if bos is not None else []
+    room = budget - len(head)
+    return head + (ids[-room:] if len(ids) > room else ids)

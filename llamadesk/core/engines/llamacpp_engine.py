@@ -34,7 +34,7 @@ from llamadesk.core.chat_templates import (
     fallback_template_name,
     fit_history,
 )
-from llamadesk.core.engines.base import Engine
+from llamadesk.core.engines.base import Engine, text_prompt
 from llamadesk.core.errors import IncompatibleAdapterError, InvalidModelError, LlamaDeskError, NotFoundError
 from llamadesk.core.generation import GenerationSettings, GenerationStats
 from llamadesk.core.i18n import _
@@ -446,20 +446,29 @@ class LlamaCppEngine(Engine):
 
     # -- generation -------------------------------------------------------------------------------
 
-    def _generate(
-        self, messages: list[dict], settings: GenerationSettings, cancel: threading.Event
-    ) -> Iterator[str]:
-        import llama_cpp
-
-        started = time.perf_counter()
+    def _prompt(self, request: list[dict] | str, budget: int) -> tuple[list[int], int]:
+        """The prompt's tokens within `budget`, and how many of the oldest turns were left out."""
+        if isinstance(request, str):
+            vocab = self._vocab
+            return text_prompt(
+                self._tokenize(request, special=False), vocab.bos_id if vocab.add_bos else None, budget
+            ), 0
         encoded: dict[tuple[int, ...], list[int]] = {}  # by the message objects in it
 
         def count(candidate: list[dict]) -> int:
             encoded[tuple(map(id, candidate))] = ids = self._encode(candidate)
             return len(ids)
 
-        kept, dropped = fit_history(messages, count, self.prompt_budget(settings.max_new_tokens))
-        prompt = encoded.get(tuple(map(id, kept))) or self._encode(kept)  # fit_history's own, if any
+        kept, dropped = fit_history(request, count, budget)
+        return encoded.get(tuple(map(id, kept))) or self._encode(kept), dropped  # fit_history's own, if any
+
+    def _generate(
+        self, request: list[dict] | str, settings: GenerationSettings, cancel: threading.Event
+    ) -> Iterator[str]:
+        import llama_cpp
+
+        started = time.perf_counter()
+        prompt, dropped = self._prompt(request, self.prompt_budget(settings.max_new_tokens))
         max_new = min(settings.max_new_tokens, self.context_length - len(prompt))
         seed = settings.seed if settings.seed is not None else secrets.randbits(63)
 

@@ -124,18 +124,20 @@ class ModelHost:
     def generate(
         self,
         served: Served,
-        messages: list[dict],
+        request: list[dict] | str,
         settings: GenerationSettings,
         stops: list[str],
         cancel: threading.Event,
         reply: Reply,
     ) -> Iterator[str]:
-        """The reply's text piece by piece, cut before any stop sequence; `reply` holds its figures
-        once the generator is exhausted."""
+        """The reply to `request` (a conversation, or plain text to continue) piece by piece, cut
+        before any stop sequence; `reply` holds its figures once the generator is exhausted."""
         with self._turn(cancel):
             self._prepare(served)
             scanner = StopScanner(stops)
-            with contextlib.closing(self._engine.stream(messages, settings, cancel)) as pieces:
+            engine = self._engine
+            stream = engine.stream_text if isinstance(request, str) else engine.stream
+            with contextlib.closing(stream(request, settings, cancel)) as pieces:
                 for piece in pieces:
                     if text := scanner.feed(piece):
                         yield text

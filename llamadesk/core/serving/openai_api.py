@@ -33,6 +33,12 @@ from llamadesk.core.serving.host import ModelHost, Reply, Served, resolve, serve
 log = logging.getLogger(__name__)
 
 MAX_STOPS = 4  # as OpenAI's API
+COMPLETION_TOKENS = 16  # OpenAI's default max_tokens for text completions
+# Per kind of completion: the id's prefix, the object of a whole answer, the object of a streamed part.
+_OBJECTS = {
+    "chat": ("chatcmpl", "chat.completion", "chat.completion.chunk"),
+    "text": ("cmpl", "text_completion", "text_completion"),
+}
 _ROLES = ("system", "user", "assistant")
 _END = object()
 
@@ -110,12 +116,11 @@ def _messages(body: dict[str, Any]) -> list[dict]:
     return messages
 
 
-def _settings(body: dict[str, Any]) -> GenerationSettings:
+def _settings(body: dict[str, Any], defaults: GenerationSettings) -> GenerationSettings:
     """OpenAI's sampling fields (and top_k and repetition_penalty, as llama.cpp's server takes them)
-    over the app's own defaults."""
+    over `defaults`, the app's own."""
     if _field(body, "n", (int,), 1) != 1:
         raise BadRequest(_("Only one choice per request is supported ('n' must be 1)."))
-    defaults = GenerationSettings()
     numbers = (int, float)
     return GenerationSettings(
         temperature=float(_field(body, "temperature", numbers, defaults.temperature)),
@@ -225,23 +230,53 @@ async def get_model(request: Request) -> Response:
 
 
 async def chat_completions(request: Request) -> Response:
-    host: ModelHost = request.app.state.host
     body = await _body(request)
-    name = _field(body, "model", (str,), "")
-    served = await anyio.to_thread.run_sync(resolve, name)
-    messages, settings, stops = _messages(body), _settings(body), _stops(body)
+    served = await anyio.to_thread.run_sync(resolve, _field(body, "model", (str,), ""))
+    messages, settings = _messages(body), _settings(body, GenerationSettings())
     hits = await anyio.to_thread.run_sync(_retrieve, body, messages)
-    messages = grounded(messages, hits)
     if hits and "repetition_penalty" not in body:
         settings = quoting_allowed(settings)
+    cited = {"llamadesk": {"sources": sources(hits)}} if hits else {}
+    return await _answer(request, body, served, grounded(messages, hits), settings, "chat", cited)
+
+
+async def completions(request: Request) -> Response:
+    """Plain text continued, without the chat template (base models, code completion)."""
+    body = await _body(request)
+    served = await anyio.to_thread.run_sync(resolve, _field(body, "model", (str,), ""))
+    prompt = body.get("prompt")
+    if isinstance(prompt, list) and len(prompt) == 1:
+        prompt = prompt[0]
+    if not isinstance(prompt, str) or not prompt:
+        raise BadRequest(_("'prompt' must be one non-empty string."))
+    if body.get("echo") or body.get("suffix"):
+        raise BadRequest(_("'echo' and 'suffix' are not supported."))
+    # OpenAI's completions default to 16 new tokens; clients that want more say so.
+    settings = _settings(body, GenerationSettings(max_new_tokens=COMPLETION_TOKENS))
+    return await _answer(request, body, served, prompt, settings, "text", {})
+
+
+async def _answer(
+    request: Request,
+    body: dict[str, Any],
+    served: Served,
+    prompt: list[dict] | str,
+    settings: GenerationSettings,
+    kind: str,
+    extra: dict[str, Any],
+) -> Response:
+    """Generate for a chat or text completion, whole or streamed as server-sent events."""
+    host: ModelHost = request.app.state.host
+    stops = _stops(body)
     stream = bool(body.get("stream"))
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     host.check_room()
     cancel, reply = threading.Event(), Reply()
-    completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+    prefix, whole, part = _OBJECTS[kind]
+    completion_id, created = f"{prefix}-{uuid.uuid4().hex}", int(time.time())
 
     def pieces() -> Iterator[str]:
-        return host.generate(served, messages, settings, stops, cancel, reply)
+        return host.generate(served, prompt, settings, stops, cancel, reply)
 
     def usage() -> dict[str, int]:  # read once the reply has finished
         return {
@@ -250,47 +285,44 @@ async def chat_completions(request: Request) -> Response:
             "total_tokens": reply.prompt_tokens + reply.completion_tokens,
         }
 
-    cited = {"llamadesk": {"sources": sources(hits)}} if hits else {}
+    def envelope(choices: list[dict], obj: str) -> dict[str, Any]:
+        return {
+            "id": completion_id,
+            "object": obj,
+            "created": created,
+            "model": served.name,
+            "choices": choices,
+        }
+
+    def choice(text: str | None, finish: str | None, first: bool = False) -> dict[str, Any]:
+        if kind == "text":
+            return {"index": 0, "text": text or "", "finish_reason": finish, "logprobs": None}
+        if not stream:
+            message = {"role": "assistant", "content": text}
+            return {"index": 0, "message": message, "finish_reason": finish, "logprobs": None}
+        delta = {"role": "assistant", "content": ""} if first else {"content": text} if text else {}
+        return {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+
     if not stream:
         text = await _whole_reply(request, pieces, cancel)
-        choice = {"index": 0, "message": {"role": "assistant", "content": text}}
-        return JSONResponse(
-            {
-                "id": completion_id,
-                "object": "chat.completion",
-                "created": created,
-                "model": served.name,
-                "choices": [choice | {"finish_reason": reply.finish_reason, "logprobs": None}],
-                "usage": usage(),
-            }
-            | cited
-        )
+        answer = envelope([choice(text, reply.finish_reason)], whole) | {"usage": usage()} | extra
+        return JSONResponse(answer)
 
-    def chunk(delta: dict, finish: str | None = None, **extra: Any) -> str:
-        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
-        return json.dumps(
-            {
-                "id": completion_id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": served.name,
-                "choices": [choice] if delta is not None else [],
-            }
-            | extra,
-            ensure_ascii=False,
-        )
+    def event(data: dict[str, Any]) -> str:
+        return json.dumps(data, ensure_ascii=False)
 
     async def events() -> AsyncIterator[str]:
-        yield chunk({"role": "assistant", "content": ""})
+        if kind == "chat":
+            yield event(envelope([choice(None, None, first=True)], part))
         try:
             async for piece in _pieces(pieces, cancel):
-                yield chunk({"content": piece})
+                yield event(envelope([choice(piece, None)], part))
         except Exception as exc:  # the response has begun: the error travels as an event
             yield json.dumps(json.loads(error_response(exc).body))
             return
-        yield chunk({}, reply.finish_reason, **cited)
+        yield event(envelope([choice(None, reply.finish_reason)], part) | extra)
         if include_usage:
-            yield chunk(None, usage=usage())
+            yield event(envelope([], part) | {"usage": usage()})
         yield "[DONE]"
 
     return EventSourceResponse(events(), ping=15)
@@ -332,6 +364,7 @@ def create_app(host: ModelHost, api_key: str | None = None) -> Starlette:
             Route("/v1/models", _answering(list_models, api_key), methods=["GET"]),
             Route("/v1/models/{name:path}", _answering(get_model, api_key), methods=["GET"]),
             Route("/v1/chat/completions", _answering(chat_completions, api_key), methods=["POST"]),
+            Route("/v1/completions", _answering(completions, api_key), methods=["POST"]),
         ],
         exception_handlers={HTTPException: _no_such_path},
     )
