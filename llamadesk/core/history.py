@@ -97,6 +97,11 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE messages ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0 CHECK (hidden IN (0, 1));
     """,
+    # 4: the passages of the user's documents a grounded reply was given (JSON: number, source,
+    # text, score), so the reply keeps showing what it was answered from.
+    """
+    ALTER TABLE messages ADD COLUMN sources TEXT;
+    """,
 ]
 
 
@@ -147,6 +152,7 @@ class Message:
     tokens_per_s: float | None = None
     ttft_s: float | None = None
     finish_reason: str | None = None  # "eos", "length" or "stopped" for replies
+    sources: list[dict] | None = None  # the passages a grounded reply was given
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -161,6 +167,7 @@ class Message:
             "tokens_per_s": self.tokens_per_s,
             "ttft_s": self.ttft_s,
             "finish_reason": self.finish_reason,
+            "sources": self.sources,
         }
 
 
@@ -632,6 +639,7 @@ class ChatHistory:
         ttft_s: float | None = None,
         finish_reason: str | None = None,
         replacing: int | None = None,
+        sources: list[dict] | None = None,
     ) -> Message:
         """Append and commit one message; a first user message also names an untitled conversation.
 
@@ -648,8 +656,8 @@ class ChatHistory:
                 self._db.execute("UPDATE messages SET hidden = 1 WHERE id = ?", (replacing,))
             cursor = self._db.execute(
                 "INSERT INTO messages (conversation_id, role, content, created, model_id, adapter_id,"
-                " settings, tokens, tokens_per_s, ttft_s, finish_reason)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " settings, tokens, tokens_per_s, ttft_s, finish_reason, sources)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     conversation_id,
                     role,
@@ -662,6 +670,7 @@ class ChatHistory:
                     tokens_per_s,
                     ttft_s,
                     finish_reason,
+                    json.dumps(sources, ensure_ascii=False) if sources else None,
                 ),
             )
             self._db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id))
@@ -923,6 +932,8 @@ def _message(row: sqlite3.Row) -> Message:
         tokens_per_s=row["tokens_per_s"],
         ttft_s=row["ttft_s"],
         finish_reason=row["finish_reason"],
+        # A row of an older schema (a backup, a file being recovered) has no sources column.
+        sources=json.loads(row["sources"]) if "sources" in row.keys() and row["sources"] else None,  # noqa: SIM118 (a Row's `in` looks at values)
     )
 
 
@@ -972,6 +983,10 @@ def export_markdown(conversation: Conversation) -> str:
                 detail.append(f"· {message.tokens_per_s:.1f} tokens/s")
             heading += f" ({' '.join(d for d in detail if d)})" if any(detail) else ""
         lines += [f"## {heading}", "", message.content, ""]
+        if message.sources:
+            lines += ["Sources:", ""]
+            lines += [f"{s['number']}. {s['source']}: {' '.join(s['text'].split())}" for s in message.sources]
+            lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
 

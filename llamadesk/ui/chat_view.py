@@ -81,6 +81,7 @@ class ChatView(QWidget):
         self._requested_model: str | None = None
         self._engine_info: dict | None = None
         self._adapter: str | None = None
+        self._docs: str | None = None  # the corpus replies are grounded in, if any
         self._speed: float | None = None
         self._ttft: float | None = None  # the last reply's time to first token, in seconds
         self._told_engine = False  # whether the user was told llama.cpp is missing
@@ -152,6 +153,7 @@ class ChatView(QWidget):
         self.model_bar = ModelBar()
         self.model_bar.model_chosen.connect(self._on_model_chosen)
         self.model_bar.adapter_chosen.connect(self._on_adapter_chosen)
+        self.model_bar.docs_chosen.connect(self._on_docs_chosen)
         self.model_bar.export_requested.connect(lambda fmt: self._ask_export(self._conversation_id, fmt))
         self.settings_panel = SamplingPanel()
         self.settings_panel.hide()
@@ -270,6 +272,7 @@ class ChatView(QWidget):
             entries.append((self.tr("{0} (removed from the library)").format(loaded), loaded))
         self.model_bar.show_models(entries, current or loaded or self._default_model(ids))
         self._refresh_adapters()
+        self._refresh_corpora()
         if self.model_combo.currentData() != current:
             self._on_model_chosen()
 
@@ -347,6 +350,18 @@ class ChatView(QWidget):
         self._notify(message)
         show_error(self, self.tr("The model could not be loaded: {0}").format(message))
         self._update_status()
+
+    def _refresh_corpora(self) -> None:
+        from llamadesk.core.corpus import store
+
+        corpora = [(entry.name, entry.id) for entry in store.list_corpora()]
+        if self._docs not in {corpus_id for _name, corpus_id in corpora}:
+            self._docs = None  # removed from the library meanwhile
+        self.model_bar.show_corpora(corpora, self._docs)
+
+    def _on_docs_chosen(self, corpus_id: str | None) -> None:
+        """Replies from now on come from this corpus's passages (None: from the model alone)."""
+        self._docs = corpus_id
 
     def _refresh_adapters(self) -> None:
         from llamadesk.core import adapters
@@ -713,7 +728,8 @@ class ChatView(QWidget):
             return
         # A reply written again is written to what came before it, not to itself.
         before = [m for m in conversation.messages if m.id != replacing]
-        request = self.controller.generate(self._prompt(conversation.system_prompt, before), settings)
+        prompt = self._prompt(conversation.system_prompt, before)
+        request = self.controller.generate(prompt, settings, self._docs)
         speaker = self.current_model() + (f" + {self._adapter}" if self._adapter else "")
         self._reply = _Reply(
             request, conversation.id, settings, speaker, question=question, replacing=replacing
@@ -826,6 +842,7 @@ class ChatView(QWidget):
             ttft_s=figures.get("ttft_s"),
             finish_reason=figures.get("finish_reason", "stopped"),
             replacing=reply.replacing,
+            sources=figures.get("sources"),
         )
 
     def _update_buttons(self) -> None:

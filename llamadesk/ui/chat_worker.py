@@ -89,14 +89,30 @@ class EngineWorker(QObject):
             used = -1
         self.tokens_counted.emit(used, self.engine.context_length if self.engine.model_id else 0)
 
-    @Slot(int, object, object, object)
+    @Slot(int, object, object, object, object)
     def generate(
-        self, request: int, messages: list[dict], settings: GenerationSettings, cancel: threading.Event
+        self,
+        request: int,
+        messages: list[dict],
+        settings: GenerationSettings,
+        cancel: threading.Event,
+        docs: str | None,
     ) -> None:
+        """Write the reply to `messages`; with `docs` (a corpus id), from the passages of that
+        corpus that match the question, placed before it, without a repetition penalty (it would
+        keep the model from quoting them). The passages travel with the figures as "sources"."""
         model_id, adapter_id = self.engine.model_id, self.engine.active_adapter
         text = ""
+        cited: list[dict] | None = None
         self.reply = (request, text, None)
         try:
+            if docs is not None:
+                from llamadesk.core.grounding.index import open_index
+                from llamadesk.core.grounding.prompt import grounded, quoting_allowed, sources
+
+                hits = open_index(docs).search(messages[-1]["content"], 3)
+                messages, settings = grounded(messages, hits), quoting_allowed(settings)
+                cited = sources(hits) or None
             with closing(self.engine.stream(messages, settings, cancel)) as stream:
                 for piece in stream:
                     text += piece
@@ -113,6 +129,7 @@ class EngineWorker(QObject):
                 "adapter_id": adapter_id,
                 "memory_bytes": self.engine.memory_bytes(),
                 "engine": self.engine.kind,
+                "sources": cited,
             }
             self.reply = (request, text, figures)
             self.generation_finished.emit(request, text, figures)
@@ -137,7 +154,7 @@ class ChatController(QObject):
 
     _load_requested = Signal(str)
     _adapter_requested = Signal(object)
-    _generate_requested = Signal(int, object, object, object)
+    _generate_requested = Signal(int, object, object, object, object)
     _count_requested = Signal(object)
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -181,13 +198,14 @@ class ChatController(QObject):
     def set_adapter(self, adapter_id: str | None) -> None:
         self._adapter_requested.emit(adapter_id)
 
-    def generate(self, messages: list[dict], settings: GenerationSettings) -> int:
-        """Queue a reply; returns its request number, which every signal about it carries."""
+    def generate(self, messages: list[dict], settings: GenerationSettings, docs: str | None = None) -> int:
+        """Queue a reply (grounded in corpus `docs` when given); returns its request number, which
+        every signal about it carries."""
         if self.generating:
             raise GenerationBusyError("A reply is still being written; wait for it or press Stop.")
         self._request += 1
         self._cancel = threading.Event()
-        self._generate_requested.emit(self._request, messages, settings, self._cancel)
+        self._generate_requested.emit(self._request, messages, settings, self._cancel, docs)
         return self._request
 
     def count_tokens(self, messages: list[dict]) -> None:

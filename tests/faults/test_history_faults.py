@@ -155,7 +155,8 @@ def test_processes_opening_an_older_history_at_once_migrate_it_once(tmp_path, mo
         # Back to schema 1, as the first version wrote it (this version's writes use newer columns).
         with closing(sqlite3.connect(home / "chats.sqlite3")) as db:
             db.executescript(
-                "DROP TABLE ratings; ALTER TABLE messages DROP COLUMN hidden; PRAGMA user_version = 1;"
+                "DROP TABLE ratings; ALTER TABLE messages DROP COLUMN hidden;"
+                " ALTER TABLE messages DROP COLUMN sources; PRAGMA user_version = 1;"
             )
         done = _open_at_once(home)
         assert [d.returncode for d in done] == [0] * 4, [d.stdout for d in done]

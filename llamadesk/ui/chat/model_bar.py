@@ -1,8 +1,8 @@
-"""The row above the transcript: which model and adapter answer, the sampling settings' toggle and
-Export.
+"""The row above the transcript: which model and adapter answer, which of the user's documents
+(a corpus) they answer from, the sampling settings' toggle and Export.
 
-Signals: model_chosen(id), adapter_chosen(id or None) — picked by the user (not when filled);
-settings_toggled(shown); export_requested("markdown" or "json")."""
+Signals: model_chosen(id), adapter_chosen(id or None), docs_chosen(corpus id or None) — picked by
+the user (not when filled); settings_toggled(shown); export_requested("markdown" or "json")."""
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QMenu, QToolButton, QWidget
@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QMenu, QToolButton
 class ModelBar(QWidget):
     model_chosen = Signal(object)
     adapter_chosen = Signal(object)
+    docs_chosen = Signal(object)
     settings_toggled = Signal(bool)
     export_requested = Signal(str)
 
@@ -27,6 +28,18 @@ class ModelBar(QWidget):
         self.adapter_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.adapter_combo.currentIndexChanged.connect(
             lambda: self.adapter_chosen.emit(self.adapter_combo.currentData())
+        )
+        self.docs_combo = QComboBox()
+        self.docs_combo.setAccessibleName(self.tr("Documents"))
+        self.docs_combo.setToolTip(
+            self.tr(
+                "Answer from a corpus of your documents: the passages that match each question go "
+                "to the model with it, and the reply lists them."
+            )
+        )
+        self.docs_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.docs_combo.currentIndexChanged.connect(
+            lambda: self.docs_chosen.emit(self.docs_combo.currentData())
         )
         self.settings_button = QToolButton()
         self.settings_button.setText(self.tr("Settings"))
@@ -47,6 +60,8 @@ class ModelBar(QWidget):
         layout.addWidget(self.model_combo)
         layout.addWidget(QLabel(self.tr("Adapter:")))
         layout.addWidget(self.adapter_combo)
+        layout.addWidget(QLabel(self.tr("Documents:")))
+        layout.addWidget(self.docs_combo)
         layout.addStretch(1)
         layout.addWidget(self.settings_button)
         layout.addWidget(self.export_button)
@@ -69,6 +84,16 @@ class ModelBar(QWidget):
             self.adapter_combo.addItem(adapter_id, adapter_id)
         self.adapter_combo.setCurrentIndex(max(self.adapter_combo.findData(current), 0))
         self.adapter_combo.blockSignals(False)
+
+    def show_corpora(self, corpora: list[tuple[str, str]], current: str | None) -> None:
+        """Fill the documents picker with (name, id) pairs, "none" first, and choose `current`."""
+        self.docs_combo.blockSignals(True)
+        self.docs_combo.clear()
+        self.docs_combo.addItem(self.tr("None"), None)
+        for name, corpus_id in corpora:
+            self.docs_combo.addItem(name, corpus_id)
+        self.docs_combo.setCurrentIndex(max(self.docs_combo.findData(current), 0))
+        self.docs_combo.blockSignals(False)
 
     def _on_settings_toggled(self, shown: bool) -> None:
         self.settings_button.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)

@@ -12,6 +12,7 @@ Signals: action_requested(action, message id) — a link of a message was follow
 note_requested(message id), from the rating bar."""
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
@@ -26,6 +27,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
 from llamadesk.core.history import Message, Rating
+from llamadesk.ui.chat.passage_dialog import PassageDialog
 from llamadesk.ui.markdown import COPY_CODE, MarkdownStream, code_at, insert_markdown
 from llamadesk.ui.rating_bar import NO_STAR, STAR, RatingBar, thumbs
 
@@ -98,6 +100,7 @@ class Transcript(QTextBrowser):
         cursor = QTextCursor(document)
         self.ratings = ratings
         self._spans = []
+        self.sources = {m.id: m.sources for m in messages if m.sources}
         last_reply = next((m.id for m in reversed(messages) if m.role == "assistant"), None)
         for index, message in enumerate(messages):
             start = cursor.position()
@@ -110,6 +113,8 @@ class Transcript(QTextBrowser):
             )
             if message.role == "assistant":
                 insert_markdown(cursor, message.content, self._code_background())
+                if message.sources:
+                    self._insert_sources(cursor, message.id, message.sources)
                 self._insert_rating_row(cursor, message.id, start)
             else:
                 cursor.insertText(message.content, QTextCharFormat())
@@ -191,6 +196,21 @@ class Transcript(QTextBrowser):
             )
         cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
 
+    def _insert_sources(self, cursor: QTextCursor, message_id: int, sources: list[dict]) -> None:
+        """The passages a grounded reply was given, one link each, opening the passage."""
+        cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
+        cursor.insertText(self.tr("Sources:"), self._muted())
+        for source in sources:
+            cursor.insertText("  ", self._muted())
+            name = Path(source["source"]).name
+            self._link(cursor, f"[{source['number']}] {name}", f"source:{message_id}:{source['number']}")
+
+    def open_source(self, message_id: int, number: int) -> PassageDialog:
+        dialog = PassageDialog(self.sources[message_id][number - 1], self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
     def _insert_rating_row(self, cursor: QTextCursor, message_id: int, start: int) -> None:
         """The row under a reply: its rating in the rating bar's glyphs (the bar lies over it when
         it is under this reply), a link that brings the bar here."""
@@ -230,6 +250,9 @@ class Transcript(QTextBrowser):
             QGuiApplication.clipboard().setText(code_at(self.document(), int(target)))
         elif action == "rate":
             self.show_rating_bar(int(target), focus=True)
+        elif action == "source":
+            message_id, _, number = target.partition(":")
+            self.open_source(int(message_id), int(number))
         elif action in ("copy", "edit", "regenerate", "previous", "next"):
             self.action_requested.emit(action, int(target))
         elif url.scheme() in ("http", "https"):
