@@ -2,6 +2,8 @@
 window (theme, runtime, chat defaults); keyboard shortcuts; the first-run guide."""
 
 import os
+import re
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
@@ -139,8 +141,10 @@ def test_theme_switch_changes_the_palette(qapp, restore_theme):
     assert qapp.styleHints().colorScheme() in (Qt.ColorScheme.Dark, Qt.ColorScheme.Unknown)
     window_colour = qapp.palette().color(QPalette.ColorRole.Window)
     assert window_colour.lightness() < 80
+    assert "QCheckBox::indicator" in qapp.styleSheet()  # outlines that read on a dark window
+    assert all(Path(icon).is_file() for icon in re.findall(r"url\(([^)]+)\)", qapp.styleSheet()))
     apply_theme(qapp, "light")
-    assert not is_dark(qapp.palette())
+    assert not is_dark(qapp.palette()) and qapp.styleSheet() == ""
     assert qapp.style().name().lower() == "fusion"
 
 

@@ -6,6 +6,8 @@ Qt is told the scheme too (QStyleHints.setColorScheme), so native dialogs and ti
 where the platform supports that. Widgets that paint their own colours (charts, the chat transcript)
 read them from the palette and repaint on QEvent.PaletteChange."""
 
+from pathlib import Path
+
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
@@ -50,6 +52,26 @@ def _dark_palette() -> QPalette:
     return palette
 
 
+_ICONS = Path(__file__).resolve().parent.parent / "resources" / "icons"
+# Fusion outlines check boxes and radio buttons in the window colour made darker, which on a dark
+# window is next to invisible: in the dark theme they get an outline that reads, and a tick.
+_DARK_INDICATORS = """
+QCheckBox::indicator, QRadioButton::indicator, QGroupBox::indicator {{
+    width: 13px; height: 13px; border: 1px solid #8d8d96; background: #1f1f22;
+}}
+QCheckBox::indicator, QGroupBox::indicator {{ border-radius: 3px; }}
+QRadioButton::indicator {{ border-radius: 7px; }}
+QCheckBox::indicator:checked, QGroupBox::indicator:checked {{
+    background: #3d7fd6; border-color: #3d7fd6; image: url({check});
+}}
+QRadioButton::indicator:checked {{ background: #3d7fd6; border-color: #3d7fd6; image: url({dot}); }}
+QCheckBox::indicator:disabled, QRadioButton::indicator:disabled {{ border-color: #55555c; }}
+QCheckBox::indicator:checked:disabled, QRadioButton::indicator:checked:disabled {{
+    background: #4a4a50; border-color: #4a4a50;
+}}
+""".format(check=(_ICONS / "check-dark.svg").as_posix(), dot=(_ICONS / "dot-dark.svg").as_posix())
+
+
 def effective_scheme(theme: str) -> Qt.ColorScheme:
     """What `theme` ("system", "light", "dark") means right now: light or dark."""
     if theme == "dark":
@@ -90,6 +112,7 @@ class ThemeManager(QObject):
     def _set_palette(self) -> None:
         dark = effective_scheme(self._theme) == Qt.ColorScheme.Dark
         self._app.setPalette(_dark_palette() if dark else self._app.style().standardPalette())
+        self._app.setStyleSheet(_DARK_INDICATORS if dark else "")
 
     def _on_color_scheme_changed(self, _scheme: Qt.ColorScheme) -> None:
         if self._theme == "system":
