@@ -47,6 +47,6 @@ def test_formula_matches_real_model_weights(tiny_model_dir):
 
 
 def test_memory_and_kv_cache():
-    assert memory_bytes(10) == {"fp32": 40, "bf16": 20, "int8": 10}
+    assert memory_bytes(10) == {"fp32": 40, "bf16": 20, "int8": 10, "int4": 5}
     # Llama-2-7B: 2 (K and V) × 32 layers × 32 heads × 128 dims × 2 bytes = 512 KiB per token.
     assert kv_cache_bytes_per_token(LLAMA2_7B) == 524_288

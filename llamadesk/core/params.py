@@ -5,7 +5,9 @@ against the count read from the weight files, and the two must agree."""
 
 from dataclasses import asdict, dataclass, field
 
-BYTES_PER_PARAM = {"fp32": 4, "bf16": 2, "int8": 1}
+# int4: two weights a byte, as the torch engine's int4 mode and 4-bit GGUF blocks pack them (their
+# per-block scales add an eighth or so on top).
+BYTES_PER_PARAM = {"fp32": 4, "bf16": 2, "int8": 1, "int4": 0.5}
 
 
 @dataclass(frozen=True)
@@ -123,4 +125,4 @@ def kv_cache_bytes_per_token(config: dict, bytes_per_value: int = 2) -> int:
 
 def memory_bytes(total_params: int) -> dict[str, int]:
     """Weight memory at each precision (activations and KV cache come on top)."""
-    return {name: total_params * size for name, size in BYTES_PER_PARAM.items()}
+    return {name: int(total_params * size) for name, size in BYTES_PER_PARAM.items()}
