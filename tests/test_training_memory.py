@@ -62,9 +62,13 @@ def test_refusal_suggests_the_least_disruptive_change_that_fits():
 
     small = memory.estimate(spec(gradient_checkpointing=True, batch_size=1, grad_accum=8), LLAMA_7B, "cuda")
     with pytest.raises(memory.MemoryRefusal) as caught:
-        memory.check_fits(spec(), LLAMA_7B, "cuda", available=small.total + 1)
+        memory.check_fits(spec(batch_size=2, grad_accum=4), LLAMA_7B, "cuda", available=small.total + 1)
     assert caught.value.suggestion == {"gradient_checkpointing": True, "batch_size": 1, "grad_accum": 8}
     assert "--batch 1" in str(caught.value) and "--grad-accum 8" in str(caught.value)
+    # An accumulation left to the data keeps the effective batch by itself: only the batch changes.
+    with pytest.raises(memory.MemoryRefusal) as caught:
+        memory.check_fits(spec(), LLAMA_7B, "cuda", available=small.total + 1)
+    assert caught.value.suggestion == {"gradient_checkpointing": True, "batch_size": 1}
 
 
 def test_refusal_when_nothing_fits_says_so():

@@ -114,6 +114,17 @@ def test_sft_run_and_the_cli(tiny, tmp_path, capsys):
     assert main(["runs", "list", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert rows[0]["status"] == "done" and rows[0]["adapter_id"] == "qa-lora"
+    # Whether it learnt: the answers' loss with the adapter off and on, and two sample answers.
+    learn = rows[0]["learn"]
+    assert learn == runs.get_run(rows[0]["id"]).state["learn"]
+    assert learn["examples"]["train"] == 32 and learn["examples"]["validation"] > 0
+    for name in ("train_loss", "validation_loss"):
+        assert learn[name]["before"] > 0 and learn[name]["after"] > 0
+    assert len(learn["samples"]) == 2
+    for sample in learn["samples"]:  # the question as asked, not the chat template around it
+        assert sample["prompt"].startswith(("Question", "问题")) and sample["reference"]
+        assert isinstance(sample["base"], str) and isinstance(sample["adapter"], str)
+    assert f"training loss (32 examples): {learn['train_loss']['before']:.4f} before" in out
     assert main(["runs", "show", rows[0]["id"]]) == 0
     assert "done, step 2 of 2" in capsys.readouterr().out
     assert main([*argv]) == 2  # the name is taken now
@@ -147,6 +158,62 @@ def test_resume_gives_the_same_losses_as_an_uninterrupted_run(tiny, tmp_path):
     assert losses(run.id) == losses(straight.id)  # exactly, eval losses too
     resumed_manifest = adapters.get_adapter("resumed").manifest
     assert resumed_manifest["final_loss"] == adapters.get_adapter("straight").manifest["final_loss"]
+
+
+@pytest.mark.parametrize("where", ["forward", "backward", "between micro-batches"])
+def test_cancel_inside_a_step_keeps_the_last_whole_step_and_resumes_exactly(
+    tiny, tmp_path, monkeypatch, where
+):
+    """A cancel noticed mid-step abandons the step (a layer's forward or backward hook raises) and
+    checkpoints the one before with its random state, so the resumed run equals an unbroken one."""
+    import torch
+
+    corpus = text_corpus(tmp_path)
+    spec = dict(max_steps=5, max_eval_examples=4, save_every=100, eval_every=100, dropout=0.1)
+    runner.train(tiny_spec(corpus, "straight", **spec))
+    straight = adapters.get_adapter("straight").manifest["run_id"]
+
+    cancel = threading.Event()
+    seen = {"step": 0, "micro": 0}
+    real_collate, real_backward = runner.data.collate, torch.Tensor.backward
+
+    def collate(examples, pad_id):  # the second micro-batch of step 3 (grad_accum 2)
+        seen["micro"] += 1
+        if seen["step"] == 2 and seen["micro"] == 2 and where == "forward":
+            cancel.set()
+        return real_collate(examples, pad_id)
+
+    def backward(self, *args, **kwargs):  # the first micro-batch of step 3
+        in_step_3 = seen["step"] == 2 and seen["micro"] == 1
+        if in_step_3 and where == "backward":
+            cancel.set()
+        real_backward(self, *args, **kwargs)
+        if in_step_3 and where == "between micro-batches":
+            cancel.set()
+
+    def on_event(event: dict) -> None:
+        if event["event"] == "step":
+            seen["step"], seen["micro"] = event["step"], 0
+
+    monkeypatch.setattr(runner.data, "collate", collate)
+    monkeypatch.setattr(torch.Tensor, "backward", backward)
+    assert runner.train(tiny_spec(corpus, "resumed", **spec), emit=on_event, cancel=cancel) == 3
+    (run,) = [r for r in runs.list_runs() if r.id != straight]
+    assert run.status == "cancelled" and [s for s, _ in run.checkpoints()] == [2]
+    assert run.events()[-1] | {"time": 0} == {
+        "event": "cancelled",
+        "run_id": run.id,
+        "step": 2,
+        "total_steps": 5,
+        "checkpoint": 2,
+        "state": "cancelled",
+        "time": 0,
+    }
+    assert len(losses(run.id)[0]) == 2  # step 3 was abandoned, not logged
+    monkeypatch.setattr(runner.data, "collate", real_collate)
+    monkeypatch.setattr(torch.Tensor, "backward", real_backward)
+    assert runner.train(run_id=run.id) == 0
+    assert losses(run.id) == losses(straight)
 
 
 def test_cancel_file_stops_a_run_from_another_process(tiny, tmp_path):
@@ -214,7 +281,7 @@ def test_base_removed_mid_job_keeps_the_work_and_resume_registers(tiny, tiny_mod
     import_tiny(tiny_model_dir)
     events, emit = collect()
     assert runner.train(run_id=run.id, emit=emit) == 0
-    assert [e["event"] for e in events] == ["start", "done"]  # nothing left to train
+    assert [e["event"] for e in events] == ["start", "learn", "done"]  # nothing left to train
     assert adapters.get_adapter("a").manifest["final_loss"] == pytest.approx(sum(losses(run.id)[0]) / 6)
 
 

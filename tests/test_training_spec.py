@@ -19,7 +19,8 @@ def test_defaults_follow_the_recipe_by_kind():
     assert (pt.lr, sft.lr) == (2e-4, 1e-4)
     assert pt.alpha == 2 * pt.rank and pt.dropout == 0.05
     assert pt.target_modules == list(LINEAR_PROJECTIONS)
-    assert pt.block_size == 512 and pt.batch_size * pt.grad_accum == 8
+    assert pt.block_size == 512
+    assert pt.batch_size is None and pt.grad_accum is None  # chosen from the data (plan.py)
     assert make(rank=16).alpha == 32
     assert make(lr=3e-4).lr == 3e-4
 
@@ -46,6 +47,8 @@ def test_json_round_trip_and_unknown_fields(tmp_path, caplog):
         ({"kind": "sft", "extend_vocab": 1000}, "only for pre-training"),
         ({"gradient_checkpointing": "yes"}, "true or false"),
         ({"batch_size": 0}, "batch size"),
+        ({"epochs": 100000}, "at most 1000"),  # refused, not clamped
+        ({"epochs": 0}, "Epochs must be above 0"),
     ],
 )
 def test_invalid_values_name_the_field(fields, words):

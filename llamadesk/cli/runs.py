@@ -4,6 +4,7 @@ import argparse
 from pathlib import Path
 
 from llamadesk.cli._output import print_json, stderr_progress
+from llamadesk.cli.train import print_learning
 from llamadesk.core.training import runs
 
 
@@ -20,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_show)
 
-    p = verbs.add_parser("cancel", help="stop a running job at its next step (it keeps a checkpoint)")
+    p = verbs.add_parser("cancel", help="stop a running job within seconds (it keeps its last whole step)")
     p.add_argument("id")
     p.set_defaults(handler=_cancel)
 
@@ -65,12 +66,14 @@ def _show(args: argparse.Namespace) -> int:
         print(f"  loss: first {curves['loss'][0]:.4f}, last {curves['loss'][-1]:.4f}")
     if curves["eval_loss"]:
         print(f"  eval loss: first {curves['eval_loss'][0]:.4f}, last {curves['eval_loss'][-1]:.4f}")
+    if run.state.get("learn"):
+        print_learning(run.state["learn"])
     return 0
 
 
 def _cancel(args: argparse.Namespace) -> int:
     runs.request_cancel(args.id)
-    print(f"Asked '{args.id}' to stop; it saves a checkpoint at its next step.")
+    print(f"Asked '{args.id}' to stop; it keeps a checkpoint of its last whole step.")
     return 0
 
 

@@ -167,6 +167,15 @@ def _print_human(event: dict) -> None:
             f"on {event['processes']} × {event['device']}{resumed}; "
             f"about {human_bytes(event['memory']['total'])} of memory."
         )
+        if event.get("plan"):
+            step_plan = event["plan"]
+            print(
+                f"  {step_plan['effective_batch']} examples per optimizer step "
+                f"(batch {step_plan['batch_size']} × {step_plan['grad_accum']} accumulated), "
+                f"{step_plan['warmup_steps']} warm-up steps."
+            )
+            for warning in step_plan["warnings"]:
+                print(f"  {warning['message']}")
         if event.get("note"):
             print(event["note"])
     elif kind == "step":
@@ -182,9 +191,30 @@ def _print_human(event: dict) -> None:
     elif kind == "done":
         losses = f"final loss {event['final_loss']:.4f}" if event.get("final_loss") is not None else ""
         print(f"Done: adapter '{event['adapter_id']}' is in the library ({losses}).")
+        if event.get("learn"):
+            print_learning(event["learn"])
+    elif kind == "learn":
+        print("Comparing the answers before and after training…")
     elif kind == "cancelled":
         print(f"Cancelled after step {event['step']}; continue with `llamadesk train --resume {run_id}`.")
     sys.stdout.flush()
+
+
+def print_learning(learn: dict) -> None:
+    """Whether the run learnt: the loss of its examples before and after, and the sample answers."""
+    for name, label in (("train_loss", "training"), ("validation_loss", "validation")):
+        losses = learn.get(name)
+        if losses and losses["before"] is not None and losses["after"] is not None:
+            count = learn["examples"]["train" if name == "train_loss" else "validation"]
+            print(
+                f"  {label} loss ({count} examples): {losses['before']:.4f} before, "
+                f"{losses['after']:.4f} after ({losses['after'] / losses['before']:.0%})"
+            )
+    for sample in learn.get("samples", []):
+        print(f"  Q: {sample['prompt']}")
+        print(f"     expected: {sample['reference']}")
+        print(f"     base:     {sample['base']}")
+        print(f"     adapter:  {sample['adapter']}")
 
 
 def _duration(seconds: float | None) -> str:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, replace
 from llamadesk.core.errors import ResourceError
 from llamadesk.core.i18n import _
 from llamadesk.core.params import breakdown_from_config
-from llamadesk.core.training.spec import EMBEDDING_MODULES, TrainSpec
+from llamadesk.core.training.spec import DEFAULT_BATCH, EMBEDDING_MODULES, TrainSpec
 
 GIB = 1024**3
 # Memory the process holds before any tensor: the interpreter, torch, transformers, peft
@@ -83,7 +83,19 @@ def lora_parameters(config: dict, target_modules: list[str], rank: int) -> int:
     return per_layer * dims["layers"]
 
 
-def estimate(spec: TrainSpec, config: dict, device: str = "cpu") -> MemoryEstimate:
+def estimate(
+    spec: TrainSpec,
+    config: dict,
+    device: str = "cpu",
+    *,
+    batch: int | None = None,
+    sequence: int | None = None,
+) -> MemoryEstimate:
+    """Peak bytes of one training process. `batch` (default: the spec's, else DEFAULT_BATCH, the
+    most the step plan chooses) and `sequence` (default: the block) are what the runner knows once
+    the data is tokenized: SFT examples are mostly far shorter than the block."""
+    batch = batch or spec.batch_size or DEFAULT_BATCH
+    sequence = min(sequence or spec.block_size, spec.block_size)
     dims = breakdown_from_config(config).config_summary
     hidden, inter, layers = dims["hidden"], dims["intermediate"], dims["layers"]
     heads, kv_dim = dims["heads"], dims["kv_heads"] * dims["head_dim"]
@@ -96,14 +108,14 @@ def estimate(spec: TrainSpec, config: dict, device: str = "cpu") -> MemoryEstima
     weights += full_copies * act
     trainable = lora_parameters(config, spec.target_modules, spec.rank) + full_copies
 
-    tokens = spec.batch_size * spec.block_size
+    tokens = batch * sequence
     # Kept per token per layer: two norm inputs and outputs (4H), q/k/v after RoPE (H + 2 kv), the
     # attention output (H), the SwiGLU gate, up, activation and product (4I), and LoRA dropout's
     # copies of each adapted projection's input (6H + I) when dropout is on.
     per_token_layer = 6 * hidden + 2 * kv_dim + 4 * inter
     if spec.dropout > 0:
         per_token_layer += 6 * hidden + inter
-    scores = spec.batch_size * heads * spec.block_size**2  # one attention matrix per layer
+    scores = batch * heads * sequence**2  # one attention matrix per layer
     if spec.gradient_checkpointing:
         # Only each layer's input is kept; one layer at a time is recomputed with everything.
         activations = (tokens * hidden * layers + tokens * per_token_layer + scores) * act
@@ -200,11 +212,12 @@ def _candidates(spec: TrainSpec) -> list[dict]:
     if not spec.gradient_checkpointing:
         base = {"gradient_checkpointing": True}
         out.append(dict(base))
-    batch = spec.batch_size
+    first = batch = spec.batch_size or DEFAULT_BATCH
     while batch > 1:
         batch //= 2
-        accum = spec.grad_accum * spec.batch_size // batch
-        base = base | {"batch_size": batch, "grad_accum": accum}
+        # An accumulation the data chooses (None) keeps the effective batch by itself.
+        accum = {"grad_accum": spec.grad_accum * first // batch} if spec.grad_accum else {}
+        base = base | {"batch_size": batch} | accum
         out.append(dict(base))
     block = spec.block_size
     while block > 128:

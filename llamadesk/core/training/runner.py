@@ -7,26 +7,39 @@ decided once (the run's id, a memory refusal, the tokenized data) is decided the
 
 Exactness of resume rests on three things: example order is a pure function of (seed, epoch, step)
 (see `data.epoch_order`), every RNG state (python, numpy, torch, CUDA) is saved with the
-optimizer and scheduler in each checkpoint, and a step is never cut in half: cancel takes effect
-between optimizer steps.
+optimizer and scheduler in each checkpoint, and a step is never cut in half: a cancel noticed inside
+a step (between micro-batches, or in a layer's forward or backward pass) abandons it and checkpoints
+the step before, with the random state as that step left it, so resuming redoes the abandoned step
+exactly. One process stops within a layer's time; many agree between optimizer steps (a process that
+stopped alone would leave the others waiting in a collective).
+
+How many examples make a step is chosen from the data (`plan.plan_steps`). When the run ends it
+measures whether it learnt (`learn`, below): the teacher-forced loss (SFT: the answer tokens in the
+model's chat template) on training and validation examples with the adapter off (the base: LoRA starts
+at zero) and on, and greedy sample answers from both. The run's state.json keeps it as "learn".
 
 Events go to `emit` (the CLI prints them as JSON lines) and to runs/<id>/progress.jsonl:
   prepare     fraction, message (tokenizing; at most twice a second)
   start       run_id, total_steps, start_step, steps_per_epoch, examples, validation_examples,
               processes, device, memory (the estimate), adapter, note (how the data was split,
-              when not as the corpus says; else null)
+              when not as the corpus says; else null), plan (plan.StepPlan.to_json(): batch,
+              accumulation, effective batch, warm-up, warnings as {code, message})
   step        step, total_steps, epoch, loss, lr, tokens_per_s, eta_s, rss_bytes (+ gpu_bytes)
   eval        step, eval_loss
   checkpoint  step, path
-  done        step, adapter_id, final_loss, final_eval_loss
+  learn       measuring: the answers are being compared (before "done"; can take a minute)
+  done        step, adapter_id, final_loss, final_eval_loss, learn (see `_Learning.report`)
   cancelled   step, checkpoint (the step it can resume from)
   error       message (also when refused before the run exists: run_id is then null)
 Every event also carries event, run_id, state and time."""
 
 import contextlib
+import itertools
 import json
 import logging
 import math
+import random
+import re
 import signal
 import threading
 import time
@@ -42,7 +55,7 @@ from llamadesk.core.atomic import clean_stale_staging, remove_folder, staged_fol
 from llamadesk.core.errors import AlreadyExistsError, Cancelled, LlamaDeskError, NotFoundError, ResourceError
 from llamadesk.core.i18n import _
 from llamadesk.core.progress import Progress
-from llamadesk.core.training import data, memory, runs
+from llamadesk.core.training import data, memory, plan, runs
 from llamadesk.core.training.spec import SpecError, TrainSpec
 
 log = logging.getLogger(__name__)
@@ -52,12 +65,25 @@ EXIT_CANCELLED = 3  # stopped on request; a checkpoint was written and the run c
 TRAINABLE_FILE = "trainable.safetensors"
 TRAINER_STATE = "trainer_state.json"
 FINAL_LOSS_WINDOW = 10  # steps averaged for the manifest's final_loss: one step's loss is noisy
+CANCEL_POLL_S = 0.2  # how often the run's cancel file is looked for
+# Examples per split whose loss the learn report compares: the first LEARN_EXAMPLES, or fewer when
+# they pass LEARN_TOKENS (pre-training blocks are long): enough to tell, and quick.
+LEARN_EXAMPLES = 32
+LEARN_TOKENS = 4096
+SAMPLES = 2  # sample answers, base vs adapter, in the learn report
+SAMPLE_TOKENS = 48  # greedy tokens per sample answer
+PT_PROMPT_TOKENS = 32  # pre-training samples continue the first tokens of a block
 
 Emit = Callable[[dict], None]
 
 
 class RunFailed(LlamaDeskError):
     """A run stopped for a reason the user can act on; the message says how to continue."""
+
+
+class _Stopped(Exception):
+    """Cancel noticed inside a forward or backward pass, or between micro-batches: the work under
+    way is abandoned, and `_Job` keeps the last completed step."""
 
 
 def train(
@@ -163,7 +189,7 @@ def _accelerator(spec: TrainSpec) -> Any:
     return Accelerator(
         cpu=not cuda,
         mixed_precision=precision,
-        gradient_accumulation_steps=spec.grad_accum,
+        gradient_accumulation_steps=spec.grad_accum or 1,  # None: set once the data is counted
         step_scheduler_with_optimizer=False,
     )
 
@@ -236,13 +262,17 @@ class _EventSink:
 
 
 class _CancelWatch:
-    """Cancel requests from SIGTERM/SIGINT, the run's cancel file, or a threading.Event, noticed
-    between steps. A second Ctrl-C interrupts at once (the last checkpoint stays)."""
+    """Cancel requests from SIGTERM/SIGINT, the run's cancel file, or a threading.Event, all turned
+    into `event`: a thread looks for the file, so the per-layer check is a flag read, and a cancel
+    from another machine (the file alone) is seen during preparation too. A second Ctrl-C
+    interrupts at once (the last checkpoint stays)."""
 
     def __init__(self, run: runs.Run, cancel: threading.Event | None) -> None:
         self.run = run
         self.event = cancel or threading.Event()
         self._previous: dict[int, Any] = {}
+        self._closed = threading.Event()
+        self._poller = threading.Thread(target=self._poll, name="cancel-file", daemon=True)
 
     def __enter__(self) -> "_CancelWatch":
         with contextlib.suppress(FileNotFoundError):
@@ -250,13 +280,22 @@ class _CancelWatch:
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGTERM, signal.SIGINT):
                 self._previous[signum] = signal.signal(signum, self._on_signal)
+        self._poller.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._closed.set()
+        self._poller.join()
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         with contextlib.suppress(FileNotFoundError):
             (self.run.folder / runs.CANCEL).unlink()
+
+    def _poll(self) -> None:
+        while not self._closed.wait(CANCEL_POLL_S):
+            if (self.run.folder / runs.CANCEL).exists():
+                self.event.set()
+                return
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         if signum == signal.SIGINT and self.event.is_set():
@@ -330,13 +369,23 @@ class _Job:
         self.train_set, self.eval_set = tokens.train, tokens.validation
         self.data_summary = tokens.summary
         world = self.acc.num_processes
-        self.per_step = spec.batch_size * world * spec.grad_accum  # examples per optimizer step
-        self.steps_per_epoch = max(1, math.ceil(len(self.train_set) / self.per_step))
-        self.total = spec.max_steps or max(1, math.ceil(spec.epochs * self.steps_per_epoch))
+        self.plan = plan.plan_steps(spec, len(self.train_set), processes=world)
+        self.batch, self.accum = self.plan.batch_size, self.plan.grad_accum
+        self.acc.gradient_accumulation_steps = self.accum
+        self.per_step = self.plan.effective_batch  # examples per optimizer step
+        self.steps_per_epoch = self.plan.steps_per_epoch
+        self.total = self.plan.total_steps
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        # The figure shown is for the sequences this data has (SFT answers are mostly far shorter
+        # than the block) and the batch chosen for it; the check before the run had to assume both.
+        longest = int(max(self.train_set.offsets[1:] - self.train_set.offsets[:-1]))
+        estimate = memory.estimate(
+            spec, base.config, memory.compute_device(), batch=self.batch, sequence=longest
+        ).to_json() | {"available": estimate.get("available")}
 
         model, optimizer, scheduler = self._build(base, tokenizer)
         start = self._restore()
+        self.completed = start  # the last optimizer step done in full: what a cancel keeps
         self.emit(
             "start",
             total_steps=self.total,
@@ -349,29 +398,22 @@ class _Job:
             memory=estimate,
             adapter=spec.out,
             note=data.split_note(self.data_summary),
+            plan=self.plan.to_json(),
         )
         if self.main:
             runs.write_state(self.run, total_steps=self.total, step=start)
-        for step in range(start + 1, self.total + 1):
-            self._step(model, optimizer, scheduler, step)
-            cancelled = self._agree(self.watch.requested())
-            if step % spec.eval_every == 0 or step == self.total:
-                self._evaluate(model, step)
-            if step % spec.save_every == 0 or step == self.total or cancelled:
-                self._checkpoint(step)
-            if cancelled and step < self.total:
-                if self.main:
-                    runs.write_state(self.run, state="cancelled", step=step)
-                self.emit("cancelled", step=step, total_steps=self.total, checkpoint=step, state="cancelled")
-                return EXIT_CANCELLED
-        if start >= self.total and self.last_eval_loss is None and self.eval_set is not None:
-            self._evaluate(model, self.total)
+        try:
+            learn = self._train_and_measure(model, optimizer, scheduler, tokenizer, start)
+        except _Stopped:
+            return self._stop_midway()
+        if learn is None:  # cancelled between steps
+            return EXIT_CANCELLED
         # Gathered on every process (a collective under FSDP and ZeRO-3), saved by the main one.
         state_dict = self.acc.get_state_dict(model)
         adapter_id = _decide(self.acc, lambda: self._register(model, state_dict, tokenizer, base.id))
         final_loss = self._final_loss()
         if self.main:
-            runs.write_state(self.run, state="done", step=self.total, adapter_id=adapter_id)
+            runs.write_state(self.run, state="done", step=self.total, adapter_id=adapter_id, learn=learn)
         self.emit(
             "done",
             step=self.total,
@@ -379,9 +421,54 @@ class _Job:
             adapter_id=adapter_id,
             final_loss=final_loss,
             final_eval_loss=self.last_eval_loss,
+            learn=learn,
             state="done",
         )
         return EXIT_DONE
+
+    def _train_and_measure(
+        self, model: Any, optimizer: Any, scheduler: Any, tokenizer: Any, start: int
+    ) -> dict | None:
+        """The steps from `start` on, then the learn report; None when cancelled between steps.
+        _Stopped from inside a step or a measurement, with `self.completed` the last whole step."""
+        spec = self.spec
+        for step in range(start + 1, self.total + 1):
+            # Accelerate counts micro-batches (its checkpoints keep the count) to know which one
+            # ends an accumulation: an abandoned step must not leave its micro-batches counted.
+            self._before_step = (_rng_state(), self.acc.step)
+            self._step(model, optimizer, scheduler, step)
+            self.completed = step
+            cancelled = self._agree(self.watch.requested())
+            if step % spec.eval_every == 0 or step == self.total:
+                self._evaluate(model, step)
+            if step % spec.save_every == 0 or step == self.total or cancelled:
+                self._checkpoint(step)
+            if cancelled and step < self.total:
+                self._record_cancel(step)
+                return None
+        if start >= self.total and self.last_eval_loss is None and self.eval_set is not None:
+            self._evaluate(model, self.total)
+        self.emit("learn", step=self.total, total_steps=self.total)
+        return _Learning(self, model, tokenizer).report()
+
+    def _stop_midway(self) -> int:
+        """A cancel inside a step: the model and optimizer are still as the last whole step left
+        them (the optimizer steps only after the last micro-batch), so that step is checkpointed,
+        with the random state and micro-batch count it ended with, and the run resumes by redoing
+        the abandoned one."""
+        if self.completed > 0:
+            if self.completed < self.total:  # the final step was checkpointed as it ended
+                rng, self.acc.step = self._before_step
+                _set_rng_state(rng)
+            self._checkpoint(self.completed)
+        self._record_cancel(self.completed)
+        return EXIT_CANCELLED
+
+    def _record_cancel(self, step: int) -> None:
+        checkpoint = step if step > 0 else None
+        if self.main:
+            runs.write_state(self.run, state="cancelled", step=step)
+        self.emit("cancelled", step=step, total_steps=self.total, checkpoint=checkpoint, state="cancelled")
 
     # -- before the loop ---------------------------------------------------------------------------
 
@@ -443,7 +530,7 @@ class _Job:
         dtype = torch.bfloat16 if self.acc.mixed_precision == "bf16" else torch.float32
         try:
             # A GGUF base is dequantised in memory for this run only, to the compute dtype.
-            model = library.load_causal_lm(base, dtype)
+            model = library.load_causal_lm(base, dtype, Progress(cancel=self.watch.event))
         except OSError as exc:
             raise NotFoundError(
                 _("The base model '{base}' cannot be read any more ({exc}).").format(base=base.id, exc=exc)
@@ -473,9 +560,10 @@ class _Job:
             ) from exc
         trainable = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(trainable, lr=spec.lr, weight_decay=spec.weight_decay)
-        warmup = round(spec.warmup_ratio * self.total)
-        scheduler = get_cosine_schedule_with_warmup(optimizer, warmup, self.total)
+        scheduler = get_cosine_schedule_with_warmup(optimizer, self.plan.warmup_steps, self.total)
         model, optimizer, scheduler = self.acc.prepare(model, optimizer, scheduler)
+        if self.acc.num_processes == 1:
+            self._watch_layers(model)
         self.acc.register_save_state_pre_hook(self._save_trainable)
         self.acc.register_load_state_pre_hook(self._load_trainable)
         model.train()
@@ -540,7 +628,7 @@ class _Job:
         n = len(self.train_set)
         epoch, within = divmod(step - 1, self.steps_per_epoch)
         order = self._order(epoch)
-        batch = self.spec.batch_size
+        batch = self.batch
         first = within * self.per_step + (micro * self.acc.num_processes + self.acc.process_index) * batch
         return [self.train_set.example(int(order[(first + j) % n])) for j in range(batch)]
 
@@ -556,7 +644,8 @@ class _Job:
         started = time.perf_counter()
         lr = scheduler.get_last_lr()[0]  # the rate this step uses (the scheduler moves on after it)
         losses, tokens = [], 0
-        for micro in range(self.spec.grad_accum):
+        for micro in range(self.accum):
+            self._check_cancel()
             batch = data.collate(self._examples(step, micro), self.pad_id)
             batch = {k: v.to(self.acc.device) for k, v in batch.items()}
             tokens += int(batch["attention_mask"].sum())
@@ -614,6 +703,14 @@ class _Job:
         """Token-weighted mean loss on the validation examples, shared out between processes."""
         if self.eval_set is None:
             return
+        loss = self.mean_loss(model, self.eval_set, len(self.eval_set))
+        if loss is not None:
+            self.last_eval_loss = loss
+            self.emit("eval", step=step, total_steps=self.total, eval_loss=self.last_eval_loss)
+
+    def mean_loss(self, model: Any, examples: data.ExampleSet, count: int) -> float | None:
+        """Token-weighted mean loss on the first `count` of `examples`, shared out between
+        processes; None when they hold no labelled token."""
         import torch
 
         model.eval()
@@ -621,28 +718,49 @@ class _Job:
         # Every process runs as many batches (FSDP gathers weights in each forward, so a process
         # that stopped early would hang the others): past the end, example 0 fills in with every
         # label masked, so it adds nothing to the loss.
-        world, n, size = self.acc.num_processes, len(self.eval_set), self.spec.batch_size
-        indices = [self.acc.process_index + world * i for i in range(math.ceil(n / world))]
-        with torch.no_grad():
-            for start in range(0, len(indices), size):
-                examples = [self._eval_example(i) for i in indices[start : start + size]]
-                batch = {k: v.to(self.acc.device) for k, v in data.collate(examples, self.pad_id).items()}
-                loss = model(**batch).loss.double()
-                counted = int((batch["labels"][:, 1:] != data.IGNORE_INDEX).sum())
-                if counted:
-                    total[0] += loss * counted
-                    total[1] += counted
-        model.train()
+        world, size = self.acc.num_processes, self.batch
+        indices = [self.acc.process_index + world * i for i in range(math.ceil(count / world))]
+        try:
+            with torch.no_grad():
+                for start in range(0, len(indices), size):
+                    chosen = [_example_or_nothing(examples, i, count) for i in indices[start : start + size]]
+                    batch = {k: v.to(self.acc.device) for k, v in data.collate(chosen, self.pad_id).items()}
+                    loss = model(**batch).loss.double()
+                    counted = int((batch["labels"][:, 1:] != data.IGNORE_INDEX).sum())
+                    if counted:
+                        total[0] += loss * counted
+                        total[1] += counted
+        finally:
+            model.train()
         total = self.acc.reduce(total, reduction="sum")
-        if total[1] > 0:
-            self.last_eval_loss = (total[0] / total[1]).item()
-            self.emit("eval", step=step, total_steps=self.total, eval_loss=self.last_eval_loss)
+        return (total[0] / total[1]).item() if total[1] > 0 else None
 
-    def _eval_example(self, index: int) -> tuple[Any, Any]:
-        if index < len(self.eval_set):
-            return self.eval_set.example(index)
-        ids, _labels = self.eval_set.example(0)
-        return ids, ids * 0 + data.IGNORE_INDEX
+    # -- cancel inside a step -----------------------------------------------------------------------
+
+    def _check_cancel(self) -> None:
+        """Stop the work under way when asked. One process only: many stop together, between steps."""
+        if self.acc.num_processes == 1 and self.watch.event.is_set():
+            raise _Stopped
+
+    def _watch_layers(self, model: Any) -> None:
+        """A cancel check as each decoder layer starts its forward pass and, through a hook on its
+        output, its backward pass: a step on a big model takes minutes, a layer seconds at most."""
+
+        def check_backward(grad: Any) -> None:
+            self._check_cancel()
+
+        def before(_module: Any, _args: Any) -> None:
+            self._check_cancel()
+
+        def after(_module: Any, _args: Any, output: Any) -> None:
+            hidden = output[0] if isinstance(output, tuple) else output
+            if getattr(hidden, "requires_grad", False):
+                hidden.register_hook(check_backward)
+
+        for name, module in self.acc.unwrap_model(model).named_modules():
+            if re.fullmatch(r".*\.layers\.\d+", name):
+                module.register_forward_pre_hook(before)
+                module.register_forward_hook(after)
 
     # -- checkpoints ----------------------------------------------------------------------------------
 
@@ -774,6 +892,152 @@ class _Job:
                 ).format(exc=exc, resume=resume)
             ) from exc
         return entry.id
+
+
+class _Learning:
+    """Whether the run learnt what it was given, measured once training ends: the base is the
+    model with the adapter switched off (LoRA's B matrices start at zero, so that is exactly where
+    training began), measured on the same examples as the trained model. `report()` is what the
+    run's state.json keeps as "learn" and the "done" event carries:
+
+      train_loss        {"before", "after"}: mean loss per labelled token on the first
+                        LEARN_EXAMPLES training examples (SFT: the answers, in the chat template)
+      validation_loss   the same on the validation examples, or null when there are none
+      examples          {"train", "validation"}: how many examples each figure covers
+      samples           [{"prompt", "reference", "base", "adapter"}]: greedy answers (SFT) or
+                        continuations (pre-training) of the first training examples; empty when
+                        the run has several processes"""
+
+    def __init__(self, job: "_Job", model: Any, tokenizer: Any) -> None:
+        self.job, self.model, self.tokenizer = job, model, tokenizer
+        self.peft = job.acc.unwrap_model(model)
+
+    def report(self) -> dict:
+        job = self.job
+        counts = {
+            "train": _measured(job.train_set),
+            "validation": _measured(job.eval_set) if job.eval_set is not None else 0,
+        }
+        prompts = self._prompts() if job.acc.num_processes == 1 else []
+        with self.peft.disable_adapter():
+            before = self._losses(counts)
+            base_answers = [self._answer(ids) for _text, ids, _reference in prompts]
+        after = self._losses(counts)
+        adapter_answers = [self._answer(ids) for _text, ids, _reference in prompts]
+        return {
+            "train_loss": {"before": before[0], "after": after[0]},
+            "validation_loss": {"before": before[1], "after": after[1]} if counts["validation"] else None,
+            "examples": counts,
+            "samples": [
+                {"prompt": text, "reference": reference, "base": base, "adapter": adapter}
+                for (text, _ids, reference), base, adapter in zip(
+                    prompts, base_answers, adapter_answers, strict=True
+                )
+            ],
+        }
+
+    def _losses(self, counts: dict) -> tuple[float | None, float | None]:
+        job = self.job
+        train = job.mean_loss(self.model, job.train_set, counts["train"])
+        if not counts["validation"]:
+            return train, None
+        return train, job.mean_loss(self.model, job.eval_set, counts["validation"])
+
+    def _prompts(self) -> list[tuple[str, list[int], str]]:
+        """(prompt as shown, prompt token ids, the answer the data gives) for the samples."""
+        if self.job.spec.kind == "pt":
+            out = []
+            for index in range(min(SAMPLES, len(self.job.train_set))):
+                ids = [int(i) for i in self.job.train_set.example(index)[0]]
+                prompt, rest = ids[:PT_PROMPT_TOKENS], ids[PT_PROMPT_TOKENS:][:SAMPLE_TOKENS]
+                out.append((self._text(prompt), prompt, self._text(rest)))
+            return [sample for sample in out if sample[2]]
+        return list(itertools.islice(self._conversation_prompts(), SAMPLES))
+
+    def _conversation_prompts(self) -> Any:
+        """The first exchanges of the training data, rendered as the chat template renders a question
+        waiting for its answer (the same tokens sft_example trains on, up to the reply)."""
+        from jinja2 import TemplateError
+
+        from llamadesk.core.corpus import store
+
+        corpora = [store.get_corpus(c) for c in self.job.spec.data]
+        for split in data.SPLITS:  # validation too: a resplit corpus may train on it
+            for corpus in corpora:
+                for conversation in corpus.iter_conversations(split):
+                    reply = next((i for i, m in enumerate(conversation) if m["role"] == "assistant"), 0)
+                    if reply == 0:
+                        continue
+                    try:
+                        text = self.tokenizer.apply_chat_template(
+                            conversation[:reply], tokenize=False, add_generation_prompt=True
+                        )
+                    except TemplateError:
+                        return
+                    ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+                    yield conversation[reply - 1]["content"], ids, conversation[reply]["content"]
+
+    def _answer(self, prompt: list[int]) -> str:
+        import torch
+
+        device = self.job.acc.device
+        ids = torch.tensor([prompt], device=device)
+        self.model.eval()
+        try:
+            with torch.no_grad(), warnings.catch_warnings():
+                # A base whose generation config samples warns that greedy decoding ignores it.
+                warnings.simplefilter("ignore", UserWarning)
+                out = self.peft.generate(
+                    input_ids=ids,
+                    attention_mask=torch.ones_like(ids),
+                    max_new_tokens=SAMPLE_TOKENS,
+                    do_sample=False,
+                    use_cache=True,
+                    pad_token_id=self.job.pad_id,
+                )
+        finally:
+            self.model.train()
+        return self._text(out[0, len(prompt) :].tolist())
+
+    def _text(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True).strip()
+
+
+def _measured(examples: data.ExampleSet) -> int:
+    """How many leading examples the learn report measures (see LEARN_TOKENS)."""
+    import numpy as np
+
+    within = int(np.searchsorted(examples.offsets, LEARN_TOKENS, side="right")) - 1
+    return min(max(within, 1), LEARN_EXAMPLES, len(examples))
+
+
+def _example_or_nothing(examples: data.ExampleSet, index: int, count: int) -> tuple[Any, Any]:
+    if index < count:
+        return examples.example(index)
+    ids, _labels = examples.example(0)
+    return ids, ids * 0 + data.IGNORE_INDEX
+
+
+def _rng_state() -> tuple:
+    """Every random state a step draws from (LoRA dropout, in torch; python's and numpy's for
+    anything else), as accelerate's checkpoints save them."""
+    import numpy as np
+    import torch
+
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    return random.getstate(), np.random.get_state(), torch.get_rng_state(), cuda
+
+
+def _set_rng_state(state: tuple) -> None:
+    import numpy as np
+    import torch
+
+    python, numpy_state, torch_state, cuda = state
+    random.setstate(python)
+    np.random.set_state(numpy_state)
+    torch.set_rng_state(torch_state)
+    if cuda is not None:
+        torch.cuda.set_rng_state_all(cuda)
 
 
 def _decide_value(accelerator: Any, value: Any) -> Any:

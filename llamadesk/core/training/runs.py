@@ -22,7 +22,7 @@ import shutil
 import signal
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from llamadesk.core import disk, locks, paths
@@ -30,7 +30,8 @@ from llamadesk.core.atomic import staged_folder, write_json
 from llamadesk.core.errors import BusyError, LlamaDeskError, NotFoundError, ResourceError
 from llamadesk.core.i18n import _
 from llamadesk.core.progress import Progress
-from llamadesk.core.training.spec import TrainSpec
+from llamadesk.core.training import plan
+from llamadesk.core.training.spec import DEFAULT_BATCH, TrainSpec
 
 SPEC = "spec.json"
 STATE = "state.json"
@@ -153,6 +154,7 @@ class Run:
             "created": state.get("created"),
             "updated": state.get("updated"),
             "message": state.get("message"),
+            "learn": state.get("learn"),  # whether it learnt: runner._Learning's report, once done
         }
 
 
@@ -337,8 +339,8 @@ def live_runs() -> list[Run]:
 
 
 def request_cancel(run_id: str) -> None:
-    """Ask a run to stop at its next step (it writes a checkpoint first): a flag file any process
-    can leave, plus SIGTERM when the process is on this machine."""
+    """Ask a run to stop (within seconds; it keeps a checkpoint of its last whole step): a flag file
+    any process can leave, plus SIGTERM when the process is on this machine."""
     run = get_run(run_id)
     if not run.is_live():
         status = run.status
@@ -407,6 +409,12 @@ def export_cluster(
             _("{target} already exists; choose a new folder for the export.").format(target=target)
         )
     spec = resolve_data(spec, progress.sub(0.0, 0.1))
+    if spec.batch_size is None or spec.grad_accum is None:
+        # DeepSpeed's config needs the accumulation before the data is read; a cluster's data is
+        # large, so the recipe's effective batch (split over the processes) is the plan's choice.
+        batch = spec.batch_size or DEFAULT_BATCH
+        accum = spec.grad_accum or max(1, plan.RECIPE_EFFECTIVE_BATCH // (batch * num_processes))
+        spec = replace(spec, batch_size=batch, grad_accum=accum)
     base = library.get_model(spec.base)
     corpora = [store.get_corpus(c) for c in spec.data]
     with staged_folder(target) as staging:

@@ -3,8 +3,9 @@ the GUI, the CLI, or unchanged under `accelerate launch` on a cluster.
 
 Defaults follow the Chinese-LLaMA-Alpaca-2 LoRA recipe (alpha = 2 × rank, dropout 0.05, every
 linear projection, cosine schedule with 5 % warm-up, lr 2e-4 for pre-training and 1e-4 for SFT,
-block 512, an effective batch of 8), scaled down for a desktop: rank 8 instead of 64, and a
-per-step batch of 2 × 4 accumulated instead of 1 × 8 on each of many GPUs."""
+block 512, an effective batch of 8), scaled down for a desktop: rank 8 instead of 64, and at most 2
+sequences per forward pass. The effective batch shrinks with small data (see `plan.plan_steps`), so a
+handful of examples still gets enough optimizer steps to be learnt."""
 
 import json
 import logging
@@ -28,6 +29,10 @@ PRECISIONS = ("auto", "fp32", "bf16")
 LINEAR_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 # Trained in full (not LoRA) when asked, as in the recipe's pre-training: new vocabulary needs them.
 EMBEDDING_MODULES = ("embed_tokens", "lm_head")
+DEFAULT_BATCH = 2  # sequences per forward pass when the spec leaves it to the data
+# More passes than this over the same data cannot be meant: refused, not clamped (plan.py warns from
+# MANY_EPOCHS on).
+MAX_EPOCHS = 1000
 _KIND_DEFAULTS = {"pt": {"lr": 2e-4, "epochs": 1.0}, "sft": {"lr": 1e-4, "epochs": 2.0}}
 
 
@@ -72,8 +77,10 @@ class TrainSpec:
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     block_size: int = 512  # tokens per pre-training block, and the longest SFT example
-    batch_size: int = 2  # sequences per forward pass on each process
-    grad_accum: int = 4  # forward passes per optimizer step (effective batch = batch × accum × processes)
+    # Sequences per forward pass on each process, and forward passes per optimizer step (effective
+    # batch = batch × accum × processes); None: chosen from the data by plan.plan_steps.
+    batch_size: int | None = None
+    grad_accum: int | None = None
     gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~30 % slower
     precision: str = "auto"  # "auto": bf16 on a GPU that has it, fp32 on CPU
     seed: int = 42  # LoRA init, data order and dropout: the same seed gives the same run
@@ -144,9 +151,9 @@ class TrainSpec:
             (self.weight_decay >= 0, N_("Weight_decay cannot be negative.")),
             (self.max_grad_norm > 0, N_("Max_grad_norm must be positive (try 1.0).")),
             (8 <= self.block_size <= 1_048_576, N_("The block size must be between 8 and 1048576 tokens.")),
-            (self.batch_size >= 1, N_("The batch size must be at least 1.")),
-            (self.grad_accum >= 1, N_("Grad_accum must be at least 1.")),
-            (self.epochs > 0, N_("Epochs must be positive.")),
+            (self.batch_size is None or self.batch_size >= 1, N_("The batch size must be at least 1.")),
+            (self.grad_accum is None or self.grad_accum >= 1, N_("Grad_accum must be at least 1.")),
+            (0 < self.epochs <= MAX_EPOCHS, N_("Epochs must be above 0 and at most 1000.")),
             (self.max_steps is None or self.max_steps >= 1, N_("Max_steps must be at least 1.")),
             (self.eval_every >= 1, N_("Eval_every must be at least 1.")),
             (self.save_every >= 1, N_("Save_every must be at least 1.")),
