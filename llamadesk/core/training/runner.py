@@ -130,6 +130,10 @@ def _prepare(
     run = runs.get_run(run_id) if run_id is not None else None
     if run is not None:
         held.enter_context(runs.training(run))
+        if run.status != "done" and _registered_by(run, spec.out):
+            # Killed after registering its adapter and before saying so: the adapter is its result.
+            runs.write_state(run, state="done", step=run.state.get("total_steps"), adapter_id=spec.out)
+            run = runs.get_run(run.id)
         if run.status == "done":
             raise LlamaDeskError(
                 _("Run '{run}' is finished; its adapter is '{adapter}'.").format(
@@ -160,6 +164,16 @@ def _prepare(
         run = runs.create_run(spec)
         held.enter_context(runs.training(run))
     return run, estimate.to_json(), room
+
+
+def _registered_by(run: runs.Run, adapter_id: str) -> bool:
+    """Whether the library's adapter `adapter_id` is the one this run trained."""
+    from llamadesk.core import adapters
+
+    try:
+        return adapters.get_adapter(adapter_id).manifest.get("run_id") == run.id
+    except LlamaDeskError:  # none, or damaged: not a finished result to record
+        return False
 
 
 @dataclass(frozen=True)
