@@ -107,16 +107,13 @@ class TrainSpec:
         if self.alpha is None:
             self.alpha = 2 * self.rank
         if not self.base.strip():
-            raise SpecError(_("Choose a base model (field 'base', flag --base)."))
+            raise SpecError(_("Choose a base model to train."))
         if not self.data or not all(isinstance(d, str) and d.strip() for d in self.data):
-            raise SpecError(
-                _("Choose training data: one or more corpora or files (field 'data', flag --data).")
-            )
+            raise SpecError(_("Choose training data: one or more corpora or files."))
         if not is_valid_name(self.out):
             raise SpecError(
                 _(
-                    "'{out}' cannot be an adapter name (field 'out', flag --out): use "
-                    "letters, digits, '.', '-' or '_' (at most 100)."
+                    "'{out}' cannot be an adapter name: use letters, digits, '.', '-' or '_' (at most 100)."
                 ).format(out=shown(self.out))
             )
         self._check_ranges()
