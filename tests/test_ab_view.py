@@ -33,8 +33,8 @@ def test_blind_round_vote_and_win_rates(qtbot, view, tiny_model_dir, lora_dir):
     library.import_model(tiny_model_dir, "tiny", in_place=True)
     adapters.import_adapter(lora_dir, "tiny")
     view.refresh()
-    assert [view.first_combo.itemData(i) for i in range(view.first_combo.count())] == [None, "zh-sft"]
-    assert (view.first_combo.currentData(), view.second_combo.currentData()) == (None, "zh-sft")
+    assert [view.first_combo.itemData(i) for i in range(view.first_combo.count())] == ["tiny", "tiny+zh-sft"]
+    assert (view.first_combo.currentData(), view.second_combo.currentData()) == ("tiny", "tiny+zh-sft")
 
     expected = {"tiny": 0, "tiny+zh-sft": 0}
     for winner in ("a", "b", "tie"):
@@ -129,3 +129,41 @@ def test_chat_ratings_appear_per_variant(qtbot):
     ]
     assert rows == [["tiny", "1", "1", "0", "4.0"], ["tiny+zh", "2", "1", "1", "2.0"]]
     view.shutdown()
+
+
+def test_an_unreadable_chat_history_is_one_sentence_not_a_crash(qtbot, monkeypatch):
+    from llamadesk.core.history import HistoryError
+    from llamadesk.ui import ab_view
+
+    def busy(*args, **kwargs):
+        raise HistoryError("The chat history is in use by another program; try again in a moment.")
+
+    monkeypatch.setattr(ab_view, "ChatHistory", busy)
+    view = ABView()
+    qtbot.addWidget(view)
+    view.refresh_ratings()
+    assert view.ratings_note.isVisibleTo(view)
+    assert view.ratings_note.text() == "The chat history is in use by another program; try again in a moment."
+    assert view.ratings_table.rowCount() == 0
+    view.shutdown()
+
+
+def test_base_with_and_without_documents_can_be_compared(qtbot, view, tiny_model_dir, tmp_path):
+    from llamadesk.core.corpus import store
+
+    library.import_model(tiny_model_dir, "tiny", in_place=True)
+    notes = tmp_path / "notes.md"  # short: the tiny model's context is 256 tokens
+    notes.write_text("Lumen Tea was founded by Mara Okafor.\n\nThe mascot is a heron.\n", encoding="utf-8")
+    corpus = store.add_corpus([notes], "lumen")
+    view.refresh()
+    assert view.first_combo.count() == 1  # no adapter, no documents: nothing to compare
+    view.docs_combo.setCurrentIndex(view.docs_combo.findData(corpus.id))
+    labels = [view.first_combo.itemData(i) for i in range(view.first_combo.count())]
+    assert labels == ["tiny", f"tiny + docs:{corpus.id}"]
+    assert view.generate_button.isEnabled()
+    _generate(qtbot, view, "Who founded Lumen Tea?")
+    assert {view._round["variant_a"], view._round["variant_b"]} == set(labels)
+    with qtbot.waitSignal(view.vote_recorded):
+        view.vote("b")
+    [tally] = results.win_rates()
+    assert (tally.first, tally.second) == ("tiny", f"tiny + docs:{corpus.id}")

@@ -205,6 +205,9 @@ def test_scores_by_letter_logits(tiny_model_dir, tokenizer):
     assert [d["prediction"] for d in detail] == ["C"] * 4
     assert summary["accuracy"] == 0.5 and summary["subjects"]["s"]["correct"] == 2
     assert all(d["scores"]["C"] > 50 and d["shots"] == 0 and not d["truncated"] for d in detail)
+    # Each item carries the question as asked, so a stored result reads without the data file.
+    assert detail[1]["question"] == "Question 1?"
+    assert detail[1]["options"] == {"A": "w", "B": "x", "C": "y", "D": "z"}
 
 
 def test_space_prefixed_letter_counts(tiny_model_dir, tokenizer):

@@ -124,9 +124,9 @@ def _two_variant_table():
 def test_csv_has_raw_values_and_empty_cells():
     rows = list(csv.reader(io.StringIO(report.to_csv(_two_variant_table()))))
     assert rows == [
-        ["model", "adapter", "sample:ppl_zh.txt · perplexity", "sample:ceval_sample · accuracy"],
-        ["tiny", "", "40.0", "0.5"],
-        ["tiny", "zh|pt", "12.3456", ""],
+        ["model", "adapter", "documents", "sample:ppl_zh.txt · perplexity", "sample:ceval_sample · accuracy"],
+        ["tiny", "", "", "40.0", "0.5"],
+        ["tiny", "zh|pt", "", "12.3456", ""],
     ]
 
 
@@ -153,5 +153,5 @@ def test_export_by_suffix(tmp_path):
 def test_empty_table_exports_headers_only():
     table = report.build_table([])
     assert table.is_empty()
-    assert report.to_csv(table) == "model,adapter\n"
+    assert report.to_csv(table) == "model,adapter,documents\n"
     assert report.to_markdown(table).startswith("| variant |\n|---|\n")

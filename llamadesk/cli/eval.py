@@ -3,15 +3,22 @@
 Every run is stored (see `eval runs`, `eval show`) before its score is printed. Without --data a
 run uses the sample set LlamaDesk ships for that kind, so the first try needs no files at all;
 `sample:NAME` names a shipped set (`eval samples` lists them), `corpus:ID` the held-out text of a
-library corpus. The data is read and checked before the model loads."""
+library corpus. The data is read and checked before the model loads.
+
+`eval gen --docs CORPUS_OR_PATH` measures retrieval against training: the questions are asked
+without and with passages from the documents, on the base and (with --adapter) on the adapter, and
+the four results are printed side by side (`--replies` adds what each variant answered)."""
 
 import argparse
 import sys
+from collections.abc import Sequence
 
 from llamadesk.cli._output import print_json, stderr_progress
 from llamadesk.core import evaluation
-from llamadesk.core.evaluation import results
+from llamadesk.core.evaluation import report, results
+from llamadesk.core.evaluation.comparison import run_variants
 from llamadesk.core.evaluation.data import resolve_data, sample_names, samples_root
+from llamadesk.core.evaluation.generation_metrics import DOCS_K, MAX_DOCS_K
 
 DEFAULT_DATA = {"ppl": "sample:ppl_en.txt", "mc": "sample:ceval_sample", "gen": "sample:qa_sample.jsonl"}
 
@@ -43,6 +50,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="ask as a chat turn (default: when the model has a chat template)",
     )
     p.add_argument("--limit", type=int, help="score only the first N pairs")
+    p.add_argument(
+        "--docs",
+        metavar="CORPUS_OR_PATH",
+        help="also ask each question with passages from these documents (a library corpus, a file or "
+        "a folder): compares the base and the adapter, each without and with them",
+    )
+    p.add_argument(
+        "--docs-k",
+        type=int,
+        default=DOCS_K,
+        metavar="N",
+        help=f"passages given with each question (default {DOCS_K}, at most {MAX_DOCS_K})",
+    )
+    p.add_argument("--replies", action="store_true", help="print every variant's reply to each question")
     p.set_defaults(handler=_gen)
 
     p = verbs.add_parser("runs", help="stored evaluation runs, newest first")
@@ -73,33 +94,21 @@ def _common(parser: argparse.ArgumentParser, kind: str) -> None:
     parser.add_argument("--json", action="store_true")
 
 
-def _evaluate(args: argparse.Namespace, job) -> results.RunRecord:
-    """Load the model (with its adapter), run the prepared job on it, free the model."""
-    from llamadesk.core.engine import ChatEngine
-
-    progress = stderr_progress()
-    engine = ChatEngine()
+def _evaluate(
+    args: argparse.Namespace, job: evaluation.EvalJob, adapters: Sequence[str | None] | None = None
+) -> list[results.RunRecord]:
+    """Load the model once, run the prepared job on each variant (by default the one asked for),
+    free the model; the stored runs in the order run."""
     try:
-        engine.load(args.model, progress.sub(0.0, 0.15))
-        if args.adapter:
-            engine.load_adapters([args.adapter], progress.sub(0.15, 0.2))
-            engine.set_adapter(args.adapter)
-        return job.run(
-            engine.model,
-            engine.tokenizer,
-            model_id=args.model,
-            adapter_id=args.adapter,
-            progress=progress.sub(0.2, 1.0),
-        )
+        return run_variants(args.model, adapters or [args.adapter], job, stderr_progress())
     finally:
-        engine.unload()
         if sys.stderr.isatty():
             print(file=sys.stderr)
 
 
 def _ppl(args: argparse.Namespace) -> int:
     settings = evaluation.PerplexitySettings(window=args.window, stride=args.stride)
-    record = _evaluate(args, evaluation.prepare_perplexity(resolve_data(args.data), settings))
+    [record] = _evaluate(args, evaluation.prepare_perplexity(resolve_data(args.data), settings))
     s = record.summary
     if args.json:
         print_json(record.to_json())
@@ -115,7 +124,7 @@ def _ppl(args: argparse.Namespace) -> int:
 def _mc(args: argparse.Namespace) -> int:
     settings = evaluation.MCSettings(shots=args.shots, chat_template=args.chat, language=args.language)
     dev = resolve_data(args.dev) if args.dev else None
-    record = _evaluate(args, evaluation.prepare_multiple_choice(resolve_data(args.data), settings, dev))
+    [record] = _evaluate(args, evaluation.prepare_multiple_choice(resolve_data(args.data), settings, dev))
     s = record.summary
     if args.json:
         print_json(record.to_json())
@@ -134,19 +143,70 @@ def _mc(args: argparse.Namespace) -> int:
 
 def _gen(args: argparse.Namespace) -> int:
     settings = evaluation.GenSettings(
-        max_new_tokens=args.max_new_tokens, chat_template=args.chat, limit=args.limit
+        max_new_tokens=args.max_new_tokens,
+        chat_template=args.chat,
+        limit=args.limit,
+        docs=args.docs,
+        docs_k=args.docs_k,
     )
-    record = _evaluate(args, evaluation.prepare_generation(resolve_data(args.data), settings))
-    s = record.summary
+    job = evaluation.prepare_generation(resolve_data(args.data), settings, stderr_progress())
+    # With documents: the base is always one of the rows, so the comparison has its reference.
+    adapters = [None, args.adapter] if args.docs and args.adapter else [args.adapter]
+    records = _evaluate(args, job, adapters)
     if args.json:
-        print_json(record.to_json())
-    else:
+        print_json([r.to_json() for r in records] if args.docs else records[0].to_json())
+    elif len(records) == 1:
+        s = records[0].summary
         print(
             f"Exact match {s['exact_match']:.1%}, ROUGE-L {s['rouge_l']:.3f}, answer contained "
             f"{s['contains']:.1%} over {s['items']} pairs (greedy, at most {s['max_new_tokens']} new "
-            f"tokens). Stored as run {record.id}."
+            f"tokens). Stored as run {records[0].id}."
         )
+    else:
+        _print_comparison(records)
+    if args.replies and not args.json:
+        _print_replies(records)
     return 0
+
+
+def _print_comparison(records: list[results.RunRecord]) -> None:
+    """The variants side by side, one row each, the best of each column starred."""
+    table = report.build_table(records)
+    first = records[0].summary
+    chat = "chat template" if first["chat_template"] else "raw prompt"
+    print(
+        f"{report.dataset_label(records[0].dataset_path)}: {first['items']} questions, greedy, at most "
+        f"{first['max_new_tokens']} new tokens, {chat}."
+    )
+    width = max(len(v.label) for v in table.variants) + 2
+    names = [c.metric.name for c in table.columns]
+    room = max(len(n) for n in names) + 3
+    print(f"  {'variant':<{width}}" + "".join(f"{n:>{room}}" for n in names) + f"{'run':>6}")
+    best = {c: table.best(c) for c in table.columns}
+    for variant in table.variants:
+        cells = [table.latest(variant, c) for c in table.columns]
+        shown = [
+            (c.metric.format(cell.value) + (" *" if variant in best[c] else "  ")) if cell else ""
+            for c, cell in zip(table.columns, cells, strict=True)
+        ]
+        run_id = next(cell.run_id for cell in cells if cell)
+        print(f"  {variant.label:<{width}}" + "".join(f"{t:>{room}}" for t in shown) + f"{run_id:>6}")
+    print(f"* best in its column. Stored as runs {', '.join(str(r.id) for r in records)}.")
+
+
+def _print_replies(records: list[results.RunRecord]) -> None:
+    table = report.build_table(records)
+    variants, questions = report.replies_by_question(table, table.columns[0])
+    width = max(len(v.label) for v in variants) + 1
+    for number, entry in enumerate(questions, 1):
+        print(f"\n{number}. {entry.question}\n   expected: {entry.answer}")
+        for variant in variants:
+            item = entry.replies.get(variant)
+            if item is not None:
+                mark = "=" if item["exact_match"] else "~" if item["contains"] else " "
+                reply = " ".join(item["reply"].split()) or "(empty)"
+                print(f"   {mark} {variant.label + ':':<{width}} {reply}")
+    print("\n= exact match, ~ answer contained in the reply")
 
 
 def _runs(args: argparse.Namespace) -> int:
@@ -157,7 +217,7 @@ def _runs(args: argparse.Namespace) -> int:
         print("No evaluation has been run yet. Try `llamadesk eval ppl MODEL`.")
     else:
         for r in runs:
-            model = f"{r.model_id}+{r.adapter_id}" if r.adapter_id else r.model_id
+            model = report.Variant.of(r).label
             print(f"{r.id:>5}  {r.created}  {r.kind:<4} {r.status:<9} {model:<32} {_headline(r)}")
     return 0
 
@@ -177,11 +237,11 @@ def _show(args: argparse.Namespace) -> int:
     record = results.get_run(args.run)
     data = record.to_json()
     if args.items:
-        data["items"] = results.run_items(record.id)
+        data["items"] = report.readable_items(record)
     if args.json:
         print_json(data)
         return 0
-    model = f"{record.model_id} + adapter {record.adapter_id}" if record.adapter_id else record.model_id
+    model = report.Variant.of(record).label
     print(f"Run {record.id}: {record.kind} of {model}, {record.status}, {record.created}")
     print(f"  data:     {record.dataset_path} (sha256 {record.dataset_sha256[:16]}…)")
     print(f"  settings: {record.settings}")

@@ -1,7 +1,11 @@
 """Blind A/B: one prompt, replies from two variants of a model (the base, or the base with an
-adapter), shown as "A" and "B" in an order drawn at random, so neither the name nor the side can
-sway the vote. Which variant wrote which reply is revealed only after the vote is stored; the
-table below counts wins per pair of variants, whichever side each was shown on.
+adapter, each also answering from documents when some are chosen), shown as "A" and "B" in an order
+drawn at random, so neither the name nor the side can sway the vote. Which variant wrote which
+reply is revealed only after the vote is stored; the table below counts wins per pair of variants,
+whichever side each was shown on. With documents chosen, any two of the four ways of answering the
+user's private questions (base, base + documents, adapter, adapter + documents) can be put side by
+side, as the Scores tab measures them; a grounded side gets the passages as chat with documents
+gives them.
 
 The model stays loaded between rounds (comparing takes many prompts); it is loaded and used only
 by the background task, never on the GUI thread.
@@ -33,10 +37,12 @@ from PySide6.QtWidgets import (
 )
 
 from llamadesk.core import adapters, library
+from llamadesk.core.corpus.store import list_corpora
 from llamadesk.core.engines import SwitchingEngine
 from llamadesk.core.errors import LlamaDeskError
 from llamadesk.core.evaluation import results
-from llamadesk.core.evaluation.report import Variant
+from llamadesk.core.evaluation.generation_metrics import DOCS_K
+from llamadesk.core.evaluation.report import Variant, documents_name
 from llamadesk.core.generation import GenerationSettings
 from llamadesk.core.history import ChatHistory
 from llamadesk.core.progress import Progress
@@ -45,12 +51,13 @@ from llamadesk.ui.task_bar import TaskBar
 from llamadesk.ui.tasks import Task
 
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+Side = tuple[str | None, str | None]  # (adapter id or None for the base, documents or None)
 
 
 def generate_pair(
     engine: SwitchingEngine,
     model_id: str,
-    sides: tuple[str | None, str | None],
+    sides: tuple[Side, Side],
     prompt: str,
     settings: GenerationSettings,
     progress: Progress,
@@ -58,21 +65,31 @@ def generate_pair(
     reload: bool = False,
     side_messages: tuple[str, str] = ("Reply A", "Reply B"),
 ) -> tuple[str, str]:
-    """The replies of the variants on side A and side B (adapter ids, None for the base).
+    """The replies of the variants on side A and side B: (adapter id or None for the base, the
+    corpus id or path to answer from or None).
 
     Runs on a worker thread. Both replies use the same settings and seed, so with sampling on
-    neither variant gets a luckier draw of the dice. `reload` loads the model even when the engine
-    holds one of that name (the library changed: it may have other weights or adapters now)."""
+    neither variant gets a luckier draw of the dice; a side with documents gets the passages found
+    for the prompt and no repetition penalty, as chat with documents does. `reload` loads the model
+    even when the engine holds one of that name (the library changed: it may have other weights or
+    adapters now)."""
+    from llamadesk.core.grounding.index import open_index
+    from llamadesk.core.grounding.prompt import grounded, quoting_allowed
+
     if reload or engine.model_id != model_id:
         engine.load(model_id, progress.sub(0.0, 0.3))
-    messages = [{"role": "user", "content": prompt}]
+    question = [{"role": "user", "content": prompt}]
     replies = []
-    for index, adapter in enumerate(sides):
+    for index, (adapter, docs) in enumerate(sides):
         engine.set_adapter(adapter)
+        messages, side_settings = question, settings
+        if docs is not None:
+            hits = open_index(docs).search(prompt, DOCS_K)
+            messages, side_settings = grounded(question, hits), quoting_allowed(settings)
         step = progress.sub(0.3 + 0.35 * index, 0.3 + 0.35 * (index + 1))
         pieces: list[str] = []
         # closing(): a Stop mid-reply raises out of the loop; the engine is freed at once.
-        with closing(engine.stream(messages, settings, progress.cancel)) as stream:
+        with closing(engine.stream(messages, side_settings, progress.cancel)) as stream:
             for piece in stream:
                 pieces.append(piece)
                 step(len(pieces) / settings.max_new_tokens, side_messages[index])
@@ -91,6 +108,7 @@ class ABView(QWidget):
         self._engine_stale = False  # the library changed since the engine loaded its model
         # The round on screen: prompt, the variant labels on sides A and B, and their replies.
         self._round: dict | None = None
+        self._sides: dict[str, Side] = {}  # each variant on offer, by its label (the combos' data)
 
         self.model_combo = QComboBox()
         self.model_combo.setAccessibleName(self.tr("Base model"))
@@ -99,6 +117,14 @@ class ABView(QWidget):
         self.first_combo.setAccessibleName(self.tr("First variant"))
         self.second_combo = QComboBox()
         self.second_combo.setAccessibleName(self.tr("Second variant"))
+        self.docs_combo = QComboBox()
+        self.docs_combo.setAccessibleName(self.tr("Documents"))
+        self.docs_combo.setToolTip(
+            self.tr(
+                "Also offer each variant answering from passages of this corpus, as chat with documents does"
+            )
+        )
+        self.docs_combo.currentIndexChanged.connect(self._on_model_changed)
         self.greedy_check = QCheckBox(self.tr("Greedy (the likeliest reply, the same every time)"))
         self.greedy_check.setChecked(True)
         self.temperature_spin = QDoubleSpinBox()
@@ -116,6 +142,7 @@ class ABView(QWidget):
         setup = QGroupBox(self.tr("Compare two variants blind"))
         form = QFormLayout(setup)
         form.addRow(self.tr("Model:"), self.model_combo)
+        form.addRow(self.tr("Documents:"), self.docs_combo)
         form.addRow(self.tr("Variant 1:"), self.first_combo)
         form.addRow(self.tr("Variant 2:"), self.second_combo)
         form.addRow("", self.greedy_check)
@@ -172,6 +199,9 @@ class ABView(QWidget):
                 self.tr("Mean stars"),
             ]
         )
+        self.ratings_note = QLabel()
+        self.ratings_note.setWordWrap(True)
+        self.ratings_note.hide()
         self.ratings_table.verticalHeader().hide()
         self.ratings_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         header = self.ratings_table.horizontalHeader()
@@ -214,6 +244,7 @@ class ABView(QWidget):
         right_layout.addWidget(
             QLabel(self.tr("<b>Ratings from chat</b> (thumbs and stars given to replies)"))
         )
+        right_layout.addWidget(self.ratings_note)
         right_layout.addWidget(self.ratings_table, 1)
 
         splitter = QSplitter()
@@ -245,6 +276,14 @@ class ABView(QWidget):
         index = self.model_combo.findData(current)
         self.model_combo.setCurrentIndex(max(index, 0))
         self.model_combo.blockSignals(False)
+        docs = self.docs_combo.currentData()
+        self.docs_combo.blockSignals(True)
+        self.docs_combo.clear()
+        self.docs_combo.addItem(self.tr("None"), None)
+        for corpus in list_corpora():
+            self.docs_combo.addItem(corpus.name, corpus.id)
+        self.docs_combo.setCurrentIndex(max(self.docs_combo.findData(docs), 0))
+        self.docs_combo.blockSignals(False)
         self._on_model_changed()
         self.refresh_win_rates()
         self.refresh_ratings()
@@ -256,20 +295,38 @@ class ABView(QWidget):
 
     def _on_model_changed(self) -> None:
         model_id = self.model_combo.currentData()
-        choices: list[tuple[str, str | None]] = []
+        docs = self.docs_combo.currentData()
+        docs_name = documents_name({"docs": docs})
+        choices: list[tuple[str, Side]] = []
         if model_id:
-            choices.append((self.tr("{0} (base)").format(model_id), None))
-            choices += [(entry.id, entry.id) for entry in adapters.list_adapters(model_id)]
+            adapter_ids = [None] + [entry.id for entry in adapters.list_adapters(model_id)]
+            for adapter in adapter_ids:
+                name = self.tr("{0} (base)").format(model_id) if adapter is None else adapter
+                choices.append((name, (adapter, None)))
+                if docs is not None:
+                    choices.append((self.tr("{0} + documents {1}").format(name, docs_name), (adapter, docs)))
+        self._sides = {
+            Variant(model_id, adapter, documents_name({"docs": side_docs})).label: (adapter, side_docs)
+            for _text, (adapter, side_docs) in choices
+        }
+        labels = list(self._sides)
         for combo, default in ((self.first_combo, 0), (self.second_combo, 1)):
-            kept = combo.currentData() if combo.count() else ""
+            kept = combo.currentData() if combo.count() else None
             combo.clear()
-            for text, adapter in choices:
-                combo.addItem(text, adapter)
-            index = combo.findData(kept) if kept != "" else -1
+            for (text, _side), label in zip(choices, labels, strict=True):
+                combo.addItem(text, label)
+            index = combo.findData(kept) if kept is not None else -1
             combo.setCurrentIndex(index if index >= 0 else min(default, combo.count() - 1))
+        if len(choices) >= 2 and self.first_combo.currentIndex() == self.second_combo.currentIndex():
+            # e.g. documents chosen where there was one variant: offer a pair, not the same twice
+            self.second_combo.setCurrentIndex(1 if self.first_combo.currentIndex() == 0 else 0)
         self.generate_button.setEnabled(len(choices) >= 2 and not self.task_bar.is_busy())
         self.generate_button.setToolTip(
-            "" if len(choices) >= 2 else self.tr("This model has no adapter to compare it with.")
+            ""
+            if len(choices) >= 2
+            else self.tr(
+                "This model has no adapter to compare it with; choose documents to compare with them."
+            )
         )
 
     # -- a round --------------------------------------------------------------------------------------
@@ -286,7 +343,7 @@ class ABView(QWidget):
         prompt = self.prompt_edit.toPlainText().strip()
         first, second = self.first_combo.currentData(), self.second_combo.currentData()
         if not model_id or self.first_combo.count() < 2:
-            show_error(self, self.tr("Choose a model that has at least one adapter."))
+            show_error(self, self.tr("Choose a model that has an adapter, or documents to answer from."))
             return None
         if first == second:
             show_error(self, self.tr("Choose two different variants to compare."))
@@ -299,9 +356,8 @@ class ABView(QWidget):
         except LlamaDeskError as exc:
             show_error(self, str(exc))
             return None
-        adapter_of = {Variant(model_id, a).label: a for a in (first, second)}
-        label_a, label_b = results.assign_sides(*adapter_of)
-        sides = (adapter_of[label_a], adapter_of[label_b])
+        label_a, label_b = results.assign_sides(first, second)
+        sides = (self._sides[label_a], self._sides[label_b])
         engine, reload = self._engine, self._engine_stale
         messages = (self.tr("Writing reply A…"), self.tr("Writing reply B…"))
         task = self.task_bar.start(
@@ -380,9 +436,18 @@ class ABView(QWidget):
                 self.win_table.setItem(row, column, item)
 
     def refresh_ratings(self) -> None:
-        """Human ratings given in the Chat panel, per variant, beside the blind votes."""
-        with ChatHistory() as history:
-            summary = history.ratings_summary()
+        """Human ratings given in the Chat panel, per variant, beside the blind votes. A chat history
+        that cannot be read now (busy, damaged, a full disk) is said in one sentence in place of the
+        table; the votes above do not depend on it."""
+        try:
+            with ChatHistory() as history:
+                summary = history.ratings_summary()
+        except LlamaDeskError as exc:
+            self.ratings_table.setRowCount(0)
+            self.ratings_note.setText(str(exc))
+            self.ratings_note.show()
+            return
+        self.ratings_note.hide()
         self.ratings_table.setRowCount(len(summary))
         for row, entry in enumerate(summary):
             stars = f"{entry['mean_stars']:.1f}" if entry["mean_stars"] is not None else "—"

@@ -5,30 +5,27 @@ and, on its second tab, blind A/B votes between two variants.
 An evaluation runs as one background task: it reads the data first (a bad file fails before the
 model loads), loads the model once, and scores each ticked variant in turn. Every run is stored
 as it finishes, so a cancel keeps the variants already scored. The table reads only the store,
-so it shows the same results as `llamadesk eval runs`, whichever of the two made them.
+so it shows the same results as `llamadesk eval runs`, whichever of the two made them, and it
+shows every model's results unless asked to narrow them to the chosen model: choosing a model to
+run is not choosing what to look at, and results of a model no longer in the library stay visible.
+
+Generation can be grounded in documents (a library corpus, or files chosen here): each ticked
+variant then answers with and without passages from them, so ticking the base and an adapter gives
+the four-way comparison of retrieval against training, as four rows of one column; "Replies…" lines
+up what each of them answered, question by question (`evaluate.replies_dialog`).
 
 Signals: status_message(text) for the status bar; scores_changed() after an evaluation stored
 runs (adapters' recorded scores change with them)."""
 
 import datetime as dt
-import json
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QCoreApplication,
-    QModelIndex,
-    QPersistentModelIndex,
-    Qt,
-    Signal,
-)
+from PySide6.QtCore import QCoreApplication, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QFont
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDialog,
-    QDialogButtonBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -41,7 +38,6 @@ from PySide6.QtWidgets import (
     QSpinBox,
     QSplitter,
     QStackedWidget,
-    QTableView,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -59,18 +55,14 @@ from llamadesk.core.progress import Progress
 from llamadesk.ui.ab_view import ABView
 from llamadesk.ui.charts import BarChart, LineChart
 from llamadesk.ui.dialogs import show_error
+from llamadesk.ui.evaluate.replies_dialog import RepliesDialog
+from llamadesk.ui.evaluate.run_details import RunDetailsDialog, local_time
 from llamadesk.ui.task_bar import TaskBar
 from llamadesk.ui.tasks import Task
 
 KINDS = ("ppl", "mc", "gen")
 RUN_ROLE = Qt.ItemDataRole.UserRole
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-# Item fields shown first in the drill-down, per kind; any others follow in the order they come.
-_ITEM_FIELDS = {
-    "ppl": ("document", "tokens", "perplexity", "nll_sum"),
-    "mc": ("subject", "id", "answer", "prediction", "correct", "shots", "truncated", "scores", "source"),
-    "gen": ("id", "answer", "reply", "exact_match", "rouge_l", "contains", "source"),
-}
 Settings = PerplexitySettings | MCSettings | GenSettings
 
 
@@ -96,157 +88,26 @@ def evaluate_variants(
     settings: Settings,
     progress: Progress,
 ) -> list[RunRecord]:
-    """Score each variant (adapter id, None for the base) of `model_id` on `data`; runs on a
-    worker thread and stores every run. Each adapter's manifest records its latest score."""
+    """Score each variant (adapter id, None for the base) of `model_id` on `data`, each without and
+    with documents when the settings name some; runs on a worker thread and stores every run. Each
+    adapter's manifest records its latest score without documents (what the adapter itself does)."""
     from llamadesk.core import evaluation
-    from llamadesk.core.engine import ChatEngine
+    from llamadesk.core.evaluation.comparison import run_variants
 
     prepare = {
         "ppl": evaluation.prepare_perplexity,
         "mc": evaluation.prepare_multiple_choice,
-        "gen": evaluation.prepare_generation,
+        "gen": lambda path, settings: evaluation.prepare_generation(path, settings, progress.sub(0.0, 0.02)),
     }[kind]
     progress(0.0, QCoreApplication.translate("EvaluateView", "Reading the data…"))
     job = prepare(evaluation.resolve_data(data), settings)
-    engine = ChatEngine()
-    try:
-        engine.load(model_id, progress.sub(0.02, 0.1))
-        # The bare base first, before an adapter wraps the model: the engine switches adapters
-        # off only around its own replies, so a base scored after them would not be the base.
-        ordered = sorted(variants, key=lambda adapter: adapter is not None)
-        span = 0.9 / len(ordered)
-        records = []
-        for index, adapter in enumerate(ordered):
-            name = report.Variant(model_id, adapter).label
-            step = progress.sub(0.1 + index * span, 0.1 + (index + 1) * span)
-            labelled = Progress(
-                lambda f, m, name=name, step=step: step(f, f"{name}: {m}" if m else name), progress.cancel
-            )
-            if adapter is not None:
-                engine.set_adapter(adapter)
-            record = job.run(
-                engine.model, engine.tokenizer, model_id=model_id, adapter_id=adapter, progress=labelled
-            )
-            records.append(record)
-            if adapter is not None:
-                metrics = {m.key: record.summary[m.key] for m in report.METRICS[kind]}
-                key = f"{kind}:{report.dataset_label(record.dataset_path)}"
-                adapters.update_scores(adapter, key, metrics | {"run": record.id})
-        return records
-    finally:
-        engine.unload()
-
-
-def _format_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "✔" if value else "✘"
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False)
-    return "" if value is None else str(value)
-
-
-class ItemsModel(QAbstractTableModel):
-    """A run's per-item detail as a table; a model, not widgets, so 14,000 MMLU questions open at
-    once (the view asks only for the rows on screen)."""
-
-    def __init__(self, kind: str, items: list[dict], parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        fields = [f for f in _ITEM_FIELDS.get(kind, ()) if any(f in item for item in items)]
-        for item in items:
-            fields += [key for key in item if key not in fields]
-        self.fields = fields
-        self.items = items
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self.items)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self.fields)
-
-    def data(
-        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> object:
-        value = self.items[index.row()].get(self.fields[index.column()])
-        if role == Qt.ItemDataRole.DisplayRole:
-            text = _format_value(value)
-            return text if len(text) <= 200 else text[:200] + "…"
-        if role == Qt.ItemDataRole.ToolTipRole and isinstance(value, str) and len(value) > 40:
-            return value
-        if role == Qt.ItemDataRole.TextAlignmentRole and isinstance(value, (int, float)):
-            return _RIGHT
-        return None
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> object:  # noqa: N802
-        if role != Qt.ItemDataRole.DisplayRole:
-            return None
-        return self.fields[section] if orientation == Qt.Orientation.Horizontal else str(section + 1)
-
-
-class RunDetailsDialog(QDialog):
-    """One cell's runs, newest first: what was run and how, and each item's result."""
-
-    def __init__(self, run_ids: list[int], title: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("runDetailsDialog")
-        self.setWindowTitle(title)
-        self.resize(900, 560)
-        self.run_combo = QComboBox()
-        self.run_combo.setAccessibleName(self.tr("Run"))
-        for run_id in run_ids:
-            record = results.get_run(run_id)
-            self.run_combo.addItem(
-                self.tr("Run {0} · {1}").format(run_id, _local_time(record.created)), run_id
-            )
-        self.facts = QLabel()
-        self.facts.setWordWrap(True)
-        self.facts.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.items_view = QTableView()
-        self.items_view.setAccessibleName(self.tr("Items"))
-        self.items_view.setWordWrap(False)
-        self.items_view.horizontalHeader().setStretchLastSection(True)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        top = QHBoxLayout()
-        top.addWidget(QLabel(self.tr("Run:")))
-        top.addWidget(self.run_combo, 1)
-        layout.addLayout(top)
-        layout.addWidget(self.facts)
-        layout.addWidget(self.items_view, 1)
-        layout.addWidget(buttons)
-        self.run_combo.currentIndexChanged.connect(self._show_run)
-        self._show_run()
-
-    def _show_run(self) -> None:
-        record = results.get_run(self.run_combo.currentData())
-        variant = report.Variant(record.model_id, record.adapter_id).label
-        shown = {k: v for k, v in record.summary.items() if not isinstance(v, dict)}
-        rows = [
-            (self.tr("Variant"), variant),
-            (self.tr("Data"), f"{record.dataset_path} (sha256 {record.dataset_sha256[:12]}…)"),
-            (self.tr("Settings"), ", ".join(f"{k}={v}" for k, v in record.settings.items())),
-            (self.tr("Result"), ", ".join(f"{k}={_format_value(v)}" for k, v in shown.items())),
-        ]
-        self.facts.setText(
-            "<table>"
-            + "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{_escape(v)}</td></tr>" for k, v in rows)
-            + "</table>"
-        )
-        self.items_model = ItemsModel(record.kind, results.run_items(record.id), self)
-        self.items_view.setModel(self.items_model)
-        self.items_view.resizeColumnsToContents()
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _local_time(created: str) -> str:
-    return dt.datetime.fromisoformat(created).astimezone().strftime("%Y-%m-%d %H:%M")
+    records = run_variants(model_id, variants, job, progress.sub(0.02, 1.0))
+    for record in records:
+        if record.adapter_id is not None and report.documents_name(record.settings) is None:
+            metrics = {m.key: record.summary[m.key] for m in report.METRICS[kind]}
+            key = f"{kind}:{report.dataset_label(record.dataset_path)}"
+            adapters.update_scores(record.adapter_id, key, metrics | {"run": record.id})
+    return records
 
 
 def _days(created: str) -> float:
@@ -352,12 +213,21 @@ class EvaluateView(QWidget):
         left_layout.addWidget(setup)
         left_layout.addStretch(1)
 
-        self.all_models_check = QCheckBox(self.tr("All models"))
-        self.all_models_check.setToolTip(self.tr("Show the results of every model, not only the chosen one"))
-        self.all_models_check.toggled.connect(self.refresh_scores)
+        self.only_model_check = QCheckBox(self.tr("Only the chosen model"))
+        self.only_model_check.setToolTip(
+            self.tr("Show only the results of the model chosen on the left; otherwise every model's")
+        )
+        self.only_model_check.toggled.connect(self.refresh_scores)
         self.details_button = QPushButton(self.tr("Details…"))
-        self.details_button.setToolTip(self.tr("Per-item results of the selected cell (or double-click it)"))
+        self.details_button.setToolTip(
+            self.tr("Each question of the selected cell, readable one by one (or double-click the cell)")
+        )
         self.details_button.clicked.connect(self._on_details_clicked)
+        self.replies_button = QPushButton(self.tr("Replies…"))
+        self.replies_button.setToolTip(
+            self.tr("Every variant's reply to each question of the selected generation column, side by side")
+        )
+        self.replies_button.clicked.connect(self._on_replies_clicked)
         export_csv = QPushButton(self.tr("Export CSV…"))
         export_csv.clicked.connect(lambda: self._on_export_clicked(".csv"))
         export_md = QPushButton(self.tr("Export Markdown…"))
@@ -366,8 +236,9 @@ class EvaluateView(QWidget):
         bar = QHBoxLayout()
         bar.addWidget(QLabel(self.tr("<b>Scores</b>")))
         bar.addStretch(1)
-        bar.addWidget(self.all_models_check)
+        bar.addWidget(self.only_model_check)
         bar.addWidget(self.details_button)
+        bar.addWidget(self.replies_button)
         bar.addWidget(export_csv)
         bar.addWidget(export_md)
 
@@ -486,11 +357,29 @@ class EvaluateView(QWidget):
         self.limit_spin.setRange(0, 1_000_000)
         self.limit_spin.setSpecialValueText(self.tr("All"))
         self.limit_spin.setAccessibleName(self.tr("Questions"))
+        self.docs_combo = QComboBox()
+        self.docs_combo.setAccessibleName(self.tr("Documents"))
+        self.docs_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.docs_combo.setMinimumContentsLength(12)
+        self.docs_combo.setToolTip(
+            self.tr(
+                "Each ticked variant also answers with passages from these documents: with the base "
+                "and an adapter ticked, retrieval and training are compared four ways"
+            )
+        )
+        docs_button = QPushButton(self.tr("Choose…"))
+        docs_button.setToolTip(self.tr("Ground the answers in a file or folder"))
+        docs_button.clicked.connect(self._on_choose_documents)
+        docs_row = QHBoxLayout()
+        docs_row.addWidget(self.docs_combo, 1)
+        docs_row.addWidget(docs_button)
+        self._custom_docs: list[str] = []  # files and folders chosen as documents, newest last
         box = QGroupBox(self.tr("Generation settings"))
         form = QFormLayout(box)
         form.addRow(self.tr("Max new tokens:"), self.max_tokens_spin)
         form.addRow(self.tr("Chat template:"), self.gen_chat_combo)
         form.addRow(self.tr("Questions:"), self.limit_spin)
+        form.addRow(self.tr("Documents:"), docs_row)
         return box
 
     # -- choices ----------------------------------------------------------------------------------
@@ -506,6 +395,7 @@ class EvaluateView(QWidget):
         self.model_combo.blockSignals(False)
         self._on_model_changed()
         self._fill_data_choices()
+        self._fill_documents()
         self.ab_view.refresh()
 
     def _on_model_changed(self) -> None:
@@ -589,6 +479,32 @@ class EvaluateView(QWidget):
         """Select a data set by its spec (sample:NAME, corpus:ID or a path) for the current kind."""
         self._fill_data_choices(select=spec)
 
+    def _fill_documents(self, select: str | None = None) -> None:
+        """The documents a generation run can be grounded in: none, the library's corpora, and
+        files or folders chosen here."""
+        current = select or self.docs_combo.currentData()
+        self.docs_combo.clear()
+        self.docs_combo.addItem(self.tr("None"), None)
+        for corpus in list_corpora():
+            self.docs_combo.addItem(self.tr("Corpus: {0}").format(corpus.name), corpus.id)
+        for path in self._custom_docs:
+            self.docs_combo.addItem(Path(path).name, path)
+            self.docs_combo.setItemData(self.docs_combo.count() - 1, path, Qt.ItemDataRole.ToolTipRole)
+        self.docs_combo.setCurrentIndex(max(self.docs_combo.findData(current), 0))
+
+    def set_documents(self, spec: str | None) -> None:
+        """Ground generation runs in a corpus id or a file or folder path (None: in nothing)."""
+        if spec is not None and self.docs_combo.findData(spec) < 0:
+            self._custom_docs.append(spec)
+        self._fill_documents(select=spec)
+        if spec is None:
+            self.docs_combo.setCurrentIndex(0)
+
+    def _on_choose_documents(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, self.tr("Choose the documents to answer from"))
+        if path:
+            self.set_documents(str(Path(path).resolve()))
+
     def _on_choose_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, self.tr("Choose a data file"))
         if path:
@@ -615,6 +531,7 @@ class EvaluateView(QWidget):
             max_new_tokens=self.max_tokens_spin.value(),
             chat_template=self.gen_chat_combo.currentData(),
             limit=self.limit_spin.value() or None,
+            docs=self.docs_combo.currentData(),
         )
 
     # -- running ----------------------------------------------------------------------------------
@@ -639,15 +556,16 @@ class EvaluateView(QWidget):
             show_error(self, str(exc))
             return None
         kind = self.current_kind()
+        runs = len(variants) * (2 if isinstance(settings, GenSettings) and settings.docs else 1)
         return self.task_bar.start(
-            self.tr("Evaluating {0} variant(s) of {1}…").format(len(variants), model_id),
+            self.tr("Evaluating {0} variant(s) of {1}…").format(runs, model_id),
             lambda progress: evaluate_variants(model_id, variants, kind, data, settings, progress),
             self._on_evaluation_succeeded,
         )
 
     def _on_evaluation_succeeded(self, records: list[RunRecord]) -> None:
         headline = "; ".join(
-            f"{report.Variant(r.model_id, r.adapter_id).label} "
+            f"{report.Variant.of(r).label} "
             + ", ".join(
                 f"{self._metric_names[m.key]} {m.format(r.summary[m.key])}" for m in report.METRICS[r.kind]
             )
@@ -677,23 +595,39 @@ class EvaluateView(QWidget):
 
     # -- the table --------------------------------------------------------------------------------
 
-    def _column_header(self, column: report.Column) -> str:
+    def _column_header(self, column: report.Column, counted: bool = False) -> str:
+        """Data set, metric, what tells the column from its neighbours and, when `counted`, how
+        many questions (documents) were scored: a percentage says little without it."""
         lines = [column.dataset, self._metric_names.get(column.metric.key, column.metric.name)]
+        asked = self.table.asked(column)
+        if counted and asked is not None:
+            lines.append(
+                self.tr("%n document(s)", "", asked)
+                if column.kind == "ppl"
+                else self.tr("%n question(s)", "", asked)
+            )
         return "\n".join([*lines, column.note] if column.note else lines)
 
+    def _cell_text(self, column: report.Column, cell: report.Cell) -> str:
+        text = column.metric.format(cell.value)
+        if cell.right is not None and cell.asked is not None:  # multiple choice: "25.0% (3/12)"
+            text += f" ({cell.right}/{cell.asked})"
+        return text
+
     def refresh_scores(self) -> None:
-        """Rebuild the table from the store: the latest complete run of each variant per column."""
+        """Rebuild the table from the store: the latest complete run of each variant per column,
+        of every model unless narrowed to the chosen one."""
         model_id = self.model_combo.currentData()
-        if self.all_models_check.isChecked():
-            runs = results.list_runs(status="complete")
-        else:
+        if self.only_model_check.isChecked():
             runs = results.list_runs(model_id=model_id, status="complete") if model_id else []
+        else:
+            runs = results.list_runs(status="complete")
         chart_column = self.chart_combo.currentIndex()
         self.table = table = report.build_table(runs)
         self.scores_table.clear()
         self.scores_table.setRowCount(len(table.variants))
         self.scores_table.setColumnCount(len(table.columns))
-        self.scores_table.setHorizontalHeaderLabels([self._column_header(c) for c in table.columns])
+        self.scores_table.setHorizontalHeaderLabels([self._column_header(c, True) for c in table.columns])
         self.scores_table.setVerticalHeaderLabels([v.label for v in table.variants])
         bold = QFont(self.scores_table.font())
         bold.setBold(True)
@@ -707,12 +641,12 @@ class EvaluateView(QWidget):
                 if cell is None:
                     continue
                 is_best = variant in best
-                item = QTableWidgetItem(column.metric.format(cell.value) + (" ★" if is_best else ""))
+                item = QTableWidgetItem(self._cell_text(column, cell) + (" ★" if is_best else ""))
                 item.setTextAlignment(_RIGHT)
                 item.setData(RUN_ROLE, cell.run_id)
                 item.setToolTip(
                     self.tr("Run {0}, {1}; {2}. Double-click for each item.").format(
-                        cell.run_id, _local_time(cell.created), better
+                        cell.run_id, local_time(cell.created), better
                     )
                 )
                 if is_best:
@@ -726,6 +660,7 @@ class EvaluateView(QWidget):
         for button in self.export_buttons:
             button.setEnabled(not empty)
         self.details_button.setEnabled(False)
+        self.replies_button.setEnabled(False)
 
         self.chart_combo.blockSignals(True)
         self.chart_combo.clear()
@@ -738,6 +673,9 @@ class EvaluateView(QWidget):
     def _on_current_cell_changed(self, row: int, column: int, *_previous: int) -> None:
         item = self.scores_table.item(row, column) if row >= 0 and column >= 0 else None
         self.details_button.setEnabled(item is not None)
+        self.replies_button.setEnabled(
+            0 <= column < len(self.table.columns) and self.table.columns[column].kind == "gen"
+        )
         if column >= 0 and column != self.chart_combo.currentIndex():
             self.chart_combo.setCurrentIndex(column)
 
@@ -755,6 +693,24 @@ class EvaluateView(QWidget):
         title = self.tr("{0} — {1}").format(variant.label, self._column_header(column).replace("\n", " · "))
         try:
             dialog = RunDetailsDialog([cell.run_id for cell in reversed(history)], title, self)
+        except LlamaDeskError as exc:
+            show_error(self, str(exc))
+            return None
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    def _on_replies_clicked(self) -> None:
+        self.show_replies(self.scores_table.currentColumn())
+
+    def show_replies(self, col: int) -> RepliesDialog | None:
+        """Open every variant's replies to each question of a generation column, side by side."""
+        if not (0 <= col < len(self.table.columns)) or self.table.columns[col].kind != "gen":
+            return None
+        column = self.table.columns[col]
+        title = self.tr("Replies — {0}").format(column.dataset)
+        try:
+            dialog = RepliesDialog(self.table, column, title, self)
         except LlamaDeskError as exc:
             show_error(self, str(exc))
             return None

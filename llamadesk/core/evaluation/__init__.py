@@ -5,11 +5,17 @@ bad file fails before any model loads and stores nothing), then `EvalJob.run` wi
 and tokenizer, which runs the metric and stores the run. A run that is stopped or fails is
 stored with status 'cancelled' or 'failed' and the items it finished, never as complete. The
 metric functions themselves (`perplexity`, `score_multiple_choice`, `score_generation`) take
-plain transformers objects, so they are tested against an independent computation."""
+plain transformers objects, so they are tested against an independent computation.
+
+A generation job grounded in documents (`GenSettings.docs`) opens their index while it is prepared
+(a missing corpus fails before the model loads, too); `EvalJob.plain_and_grounded` gives the same
+questions asked without and with the documents, and `comparison.run_variants` runs those on the base
+and its adapters: the four-way comparison of retrieval against a trained adapter."""
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llamadesk.core.errors import Cancelled
 from llamadesk.core.evaluation.data import dataset_sha256, read_documents, resolve_data
@@ -24,6 +30,9 @@ from llamadesk.core.evaluation.perplexity import PerplexitySettings, perplexity,
 from llamadesk.core.evaluation.prompting import model_context
 from llamadesk.core.evaluation.results import RunRecord, record_run
 from llamadesk.core.progress import Progress
+
+if TYPE_CHECKING:
+    from llamadesk.core.grounding.index import DocumentIndex
 
 __all__ = [
     "EvalJob",
@@ -80,6 +89,15 @@ class EvalJob:
     settings: PerplexitySettings | MCSettings | GenSettings
     payload: Sequence  # the documents, subjects or question/answer pairs
     sha256: str  # of the data as read, stored with the result
+    documents: "DocumentIndex | None" = None  # a generation job's documents (settings.docs)
+
+    def plain_and_grounded(self) -> list["EvalJob"]:
+        """This job alone; for one grounded in documents, the same questions asked first without
+        them and then with them, so every variant is measured both ways on identical data."""
+        if self.documents is None:
+            return [self]
+        assert isinstance(self.settings, GenSettings)
+        return [replace(self, settings=replace(self.settings, docs=None), documents=None), self]
 
     def run(
         self,
@@ -110,7 +128,9 @@ class EvalJob:
             settings = settings.resolve(tokenizer)
 
             def compute(detail: list[dict]) -> dict:
-                return score_generation(model, tokenizer, self.payload, settings, progress, detail)
+                return score_generation(
+                    model, tokenizer, self.payload, settings, progress, detail, self.documents
+                )
 
         return _execute(self, model, model_id, adapter_id, settings.to_json(), compute)
 
@@ -129,8 +149,20 @@ def prepare_multiple_choice(
     return EvalJob("mc", data, settings, subjects, dataset_sha256(data))
 
 
-def prepare_generation(data: Path, settings: GenSettings | None = None) -> EvalJob:
-    """Exact match, ROUGE-L and containment of greedy replies; one item per pair, with the reply."""
+def prepare_generation(
+    data: Path, settings: GenSettings | None = None, progress: Progress | None = None
+) -> EvalJob:
+    """Exact match, ROUGE-L and containment of greedy replies; one item per pair, with the reply.
+    With `settings.docs`, the documents' index is opened (built the first time, with `progress`)
+    and a path is stored absolute, so the run says which files it was grounded in."""
+    from llamadesk.core.corpus.store import list_corpora
+    from llamadesk.core.grounding.index import open_index
+
     settings = settings or GenSettings()
     items = read_qa_file(data)
-    return EvalJob("gen", data, settings, items, dataset_sha256(data))
+    documents = None
+    if settings.docs is not None:
+        documents = open_index(settings.docs, progress)
+        if not any(c.id == settings.docs for c in list_corpora()):
+            settings = replace(settings, docs=str(Path(settings.docs).expanduser().resolve()))
+    return EvalJob("gen", data, settings, items, dataset_sha256(data), documents)

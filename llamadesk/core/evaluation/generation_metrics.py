@@ -3,7 +3,12 @@
 Replies are decoded greedily so a score is a property of the model, not of a sampling seed.
 Comparisons run on normalised text (NFKC, lower case, no punctuation, no whitespace) so "Paris."
 matches "paris". ROUGE-L counts Chinese, Japanese and Korean text per character, which is how
-it is reported for Chinese (there are no spaces to split words at), and other text per word."""
+it is reported for Chinese (there are no spaces to split words at), and other text per word.
+
+A run may be grounded in documents (`GenSettings.docs`): each question is then asked with the
+passages retrieved for it put before it, as chat with documents does, so the same questions measure
+whether retrieval, a trained adapter, or both answer the user's private questions best. Greedy
+decoding has no repetition penalty, so a grounded reply may quote its passages freely."""
 
 import re
 import threading
@@ -11,6 +16,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llamadesk.core.chat_templates import END_OF_TURN_TOKENS
 from llamadesk.core.errors import CorpusError, LlamaDeskError
@@ -19,10 +25,15 @@ from llamadesk.core.evaluation.prompting import encode_prompt
 from llamadesk.core.i18n import _
 from llamadesk.core.progress import Progress
 
+if TYPE_CHECKING:
+    from llamadesk.core.grounding.index import DocumentIndex
+
 QUESTION_KEYS = ("question", "instruction", "prompt")
 ANSWER_KEYS = ("answer", "output", "response")
 _CJK_CLASS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 _ROUGE_TOKEN = re.compile(rf"[{_CJK_CLASS}]|(?:(?![{_CJK_CLASS}])\w)+")
+DOCS_K = 3  # passages per question, as `chat --docs` gives by default
+MAX_DOCS_K = 20
 
 
 @dataclass(frozen=True)
@@ -40,12 +51,20 @@ class GenSettings:
     # without one is asked with the raw question.
     chat_template: bool | None = None
     limit: int | None = None  # score only the first N pairs (a quick look at a big set)
+    # Ground each question in this corpus id or file/folder path (None: ask the bare question),
+    # giving the model up to docs_k retrieved passages, as `chat --docs` does.
+    docs: str | None = None
+    docs_k: int = DOCS_K
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
             raise LlamaDeskError(_("max_new_tokens must be at least 1."))
         if self.limit is not None and self.limit < 1:
             raise LlamaDeskError(_("The item limit must be at least 1."))
+        if not 1 <= self.docs_k <= MAX_DOCS_K:
+            raise LlamaDeskError(
+                _("The number of passages must be between 1 and {most}.").format(most=MAX_DOCS_K)
+            )
 
     def resolve(self, tokenizer) -> "GenSettings":
         """These settings with the chat template choice made for this tokenizer (what is stored)."""
@@ -54,7 +73,12 @@ class GenSettings:
         return replace(self, chat_template=bool(getattr(tokenizer, "chat_template", None)))
 
     def to_json(self) -> dict:
-        return asdict(self)
+        """As stored with a run. An ungrounded run stores no docs fields, so its settings equal
+        those of runs stored before grounding existed and it lands in the same score column."""
+        data = asdict(self)
+        if self.docs is None:
+            del data["docs"], data["docs_k"]
+        return data
 
 
 def read_qa_file(path: Path) -> list[QAItem]:
@@ -161,7 +185,8 @@ def greedy_reply(
             generation_config=config,
             stopping_criteria=StoppingCriteriaList([_Cancelled()]),
         )
-    return tokenizer.decode(output[0, len(ids) :], skip_special_tokens=True).strip()
+    # A reply cut at max_new_tokens can end inside a character's bytes: that half is not text.
+    return tokenizer.decode(output[0, len(ids) :], skip_special_tokens=True).strip().rstrip("\ufffd")
 
 
 def score_generation(
@@ -171,15 +196,21 @@ def score_generation(
     settings: GenSettings,
     progress: Progress,
     detail: list[dict] | None = None,
+    documents: "DocumentIndex | None" = None,
 ) -> dict:
-    """Mean exact match, ROUGE-L F1 and containment; one `detail` entry per pair, with the reply."""
+    """Mean exact match, ROUGE-L F1 and containment; one `detail` entry per pair, with the question,
+    the reply and, when `documents` are given, the passages the question was asked with."""
+    from llamadesk.core.grounding.prompt import grounded, sources
+
     settings = settings.resolve(tokenizer)
     items = items[: settings.limit] if settings.limit else items
     model.eval()
     totals = {"exact_match": 0.0, "rouge_l": 0.0, "contains": 0.0}
     progress(0.0, _("Generation"))
     for done, item in enumerate(items, start=1):
-        reply = greedy_reply(model, tokenizer, item.question, settings, progress.cancel)
+        hits = documents.search(item.question, settings.docs_k) if documents is not None else []
+        prompt = grounded([{"role": "user", "content": item.question}], hits)[-1]["content"]
+        reply = greedy_reply(model, tokenizer, prompt, settings, progress.cancel)
         progress.check()  # a reply cut short by Stop is not scored
         scores = {
             "exact_match": exact_match(reply, item.answer),
@@ -189,9 +220,11 @@ def score_generation(
         for key, value in scores.items():
             totals[key] += float(value)
         if detail is not None:
-            detail.append(
-                {"id": item.id, "source": item.source, "answer": item.answer, "reply": reply} | scores
-            )
+            entry = {"id": item.id, "source": item.source, "question": item.question, "answer": item.answer}
+            entry |= {"reply": reply} | scores
+            if documents is not None:
+                entry["passages"] = sources(hits)
+            detail.append(entry)
         progress(done / len(items), _("Generation: {done}/{total}").format(done=done, total=len(items)))
     return {key: value / len(items) for key, value in totals.items()} | {
         "items": len(items),

@@ -382,6 +382,9 @@ def score_multiple_choice(
                         "subject": subject.key,
                         "id": item.id,
                         "source": item.source,
+                        # the question as asked, so a result can be read without the data file
+                        "question": item.question,
+                        "options": dict(zip(LETTERS, item.options, strict=True)),
                         "answer": item.answer,
                         "prediction": prediction,
                         "correct": prediction == item.answer,

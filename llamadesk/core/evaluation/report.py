@@ -5,7 +5,12 @@ A column holds only results that can be compared: the same data (by hash, not by
 kind of run and the same settings that change the score (window and stride, shots, chat template,
 reply length). Runs on other data or with other settings get a column of their own, labelled with
 what differs, so a 5-shot accuracy is never ranked against a 0-shot one. A cell shows the latest
-complete run; earlier ones stay as the cell's history, for the chart over time."""
+complete run; earlier ones stay as the cell's history, for the chart over time.
+
+Generation runs grounded in documents are rows of their own ("starter + docs:notes.md"), not
+columns: the documents are part of the answering system being compared, while the questions stay
+the same, so base / base+docs / adapter / adapter+docs stand side by side in one column, and
+`replies_by_question` lines up what each of them answered to every question."""
 
 import csv
 import io
@@ -18,14 +23,18 @@ from llamadesk.core import paths
 from llamadesk.core.atomic import write_text
 from llamadesk.core.corpus.store import UNIT_FILES
 from llamadesk.core.errors import LlamaDeskError
-from llamadesk.core.evaluation.data import CORPUS_PREFIX, SAMPLE_PREFIX, samples_root
-from llamadesk.core.evaluation.results import RunRecord
+from llamadesk.core.evaluation.data import CORPUS_PREFIX, SAMPLE_PREFIX, dataset_sha256, samples_root
+from llamadesk.core.evaluation.generation_metrics import DOCS_K, read_qa_file
+from llamadesk.core.evaluation.multiple_choice import load_mc_dataset
+from llamadesk.core.evaluation.results import RunRecord, run_items
 from llamadesk.core.i18n import _
 
 KIND_ORDER = ("ppl", "mc", "gen")
 # Stored with a run but not a property of the data or the question asked: fp32 on CPU and bf16 on
 # a GPU give the same score to within noise, and a table split by them would be unreadable.
 _INCIDENTAL_SETTINGS = ("dtype", "device")
+# What a run was grounded in makes it another variant (a row), not another question (a column).
+_VARIANT_SETTINGS = ("docs", "docs_k")
 EXPORT_SUFFIXES = (".csv", ".md", ".markdown")
 _CORPUS_SPLITS = {name: split for split, name in UNIT_FILES["text"].items()}
 
@@ -56,14 +65,33 @@ METRICS: dict[str, tuple[Metric, ...]] = {
 class Variant:
     model_id: str
     adapter_id: str | None = None
+    docs: str | None = None  # the documents its replies were grounded in, by name (documents_name)
 
     @property
     def label(self) -> str:
-        """As the CLI's `eval runs` and the A/B votes name it: "model" or "model+adapter"."""
-        return f"{self.model_id}+{self.adapter_id}" if self.adapter_id else self.model_id
+        """As the CLI's `eval runs` and the A/B votes name it: "model", "model+adapter", and
+        " + docs:NAME" after either when it answered from documents."""
+        label = f"{self.model_id}+{self.adapter_id}" if self.adapter_id else self.model_id
+        return f"{label} + docs:{self.docs}" if self.docs else label
 
     def sort_key(self) -> tuple:
-        return (self.model_id, self.adapter_id is not None, self.adapter_id or "")
+        """The base, the base with documents, then each adapter without and with them."""
+        return (self.model_id, self.adapter_id is not None, self.adapter_id or "", self.docs or "")
+
+    @classmethod
+    def of(cls, run: RunRecord) -> "Variant":
+        return cls(run.model_id, run.adapter_id, documents_name(run.settings))
+
+
+def documents_name(settings: dict) -> str | None:
+    """What a grounded run's documents go by: a corpus id, or the file's or folder's name (with
+    the number of passages when not the usual); None for a run not grounded in any."""
+    spec = settings.get("docs")
+    if not spec:
+        return None
+    name = Path(spec).name or spec
+    k = settings.get("docs_k", DOCS_K)
+    return name if k == DOCS_K else f"{name}, k={k}"
 
 
 @dataclass(frozen=True)
@@ -90,6 +118,15 @@ class Cell:
     value: float
     run_id: int
     created: str  # ISO 8601, UTC
+    asked: int | None = None  # questions (or documents, for perplexity) the run scored
+    right: int | None = None  # multiple choice: questions answered right
+
+
+def _asked(kind: str, summary: dict) -> tuple[int | None, int | None]:
+    """(items scored, items right) as each kind's summary records them."""
+    if kind == "mc":
+        return summary.get("questions"), summary.get("correct")
+    return summary.get("items" if kind == "gen" else "documents"), None
 
 
 @dataclass
@@ -119,6 +156,12 @@ class ScoreTable:
     def is_empty(self) -> bool:
         return not self.columns
 
+    def asked(self, column: Column) -> int | None:
+        """How many questions (documents, for perplexity) the column's latest runs scored: the
+        same for every variant, as they share data and settings; the largest if not."""
+        counts = [c.asked for v in self.variants if (c := self.latest(v, column)) and c.asked is not None]
+        return max(counts, default=None)
+
 
 def dataset_label(dataset_path: str) -> str:
     """The short name a stored run's data goes by, as the user would type it for the CLI."""
@@ -137,7 +180,7 @@ def dataset_label(dataset_path: str) -> str:
 
 
 def _settings_key(settings: dict) -> str:
-    kept = {k: v for k, v in settings.items() if k not in _INCIDENTAL_SETTINGS}
+    kept = {k: v for k, v in settings.items() if k not in _INCIDENTAL_SETTINGS + _VARIANT_SETTINGS}
     return json.dumps(kept, sort_keys=True)
 
 
@@ -179,8 +222,9 @@ def build_table(runs: Iterable[RunRecord]) -> ScoreTable:
     for run in sorted(runs, key=lambda r: r.id):
         if run.status != "complete" or run.kind not in METRICS:
             continue
-        variant = Variant(run.model_id, run.adapter_id)
+        variant = Variant.of(run)
         dataset = dataset_label(run.dataset_path)
+        asked, right = _asked(run.kind, run.summary)
         for metric in METRICS[run.kind]:
             value = run.summary.get(metric.key)
             if not isinstance(value, (int, float)):
@@ -188,7 +232,8 @@ def build_table(runs: Iterable[RunRecord]) -> ScoreTable:
             column = Column(run.kind, dataset, run.dataset_sha256, _settings_key(run.settings), metric)
             columns.setdefault(column.identity, column)
             column_settings.setdefault(column.identity, run.settings)
-            cells.setdefault((variant, column.identity), []).append(Cell(float(value), run.id, run.created))
+            cell = Cell(float(value), run.id, run.created, asked, right)
+            cells.setdefault((variant, column.identity), []).append(cell)
             variants.add(variant)
 
     def order(column: Column) -> tuple:
@@ -205,6 +250,71 @@ def build_table(runs: Iterable[RunRecord]) -> ScoreTable:
     )
 
 
+# ---------------------------------------------------------------- reading the items
+
+
+def _item_key(kind: str, item: dict) -> tuple:
+    """What identifies a stored item in its data: the subject and id of a question, a pair's id."""
+    return (item.get("subject"), item.get("id")) if kind == "mc" else (item.get("id"),)
+
+
+def _questions_in_file(kind: str, path: Path) -> dict[tuple, dict]:
+    if kind == "mc":
+        return {
+            _item_key(kind, {"subject": subject.key, "id": item.id}): {
+                "question": item.question,
+                "options": dict(zip("ABCD", item.options, strict=True)),
+            }
+            for subject in load_mc_dataset(path)
+            for item in subject.items
+        }
+    return {_item_key(kind, {"id": qa.id}): {"question": qa.question} for qa in read_qa_file(path)}
+
+
+def readable_items(record: RunRecord) -> list[dict]:
+    """A run's per-item detail with the question text in every item. Runs stored before items
+    carried their question get it from the data file, while that file is unchanged (same hash);
+    otherwise the items are returned as stored."""
+    items = run_items(record.id)
+    if record.kind not in ("mc", "gen") or all("question" in item for item in items):
+        return items
+    path = Path(record.dataset_path)
+    try:
+        if dataset_sha256(path) != record.dataset_sha256:
+            return items
+        known = _questions_in_file(record.kind, path)
+    except (LlamaDeskError, OSError):  # the file moved or no longer reads: show what was stored
+        return items
+    return [known.get(_item_key(record.kind, item), {}) | item for item in items]
+
+
+@dataclass(frozen=True)
+class QuestionReplies:
+    """One question of a generation column, with what each variant replied to it."""
+
+    id: str
+    question: str
+    answer: str
+    replies: dict[Variant, dict]  # the variant's stored item: reply, scores, passages given
+
+
+def replies_by_question(table: ScoreTable, column: Column) -> tuple[list[Variant], list[QuestionReplies]]:
+    """The latest run of each variant in a generation column, question by question, in the
+    order of the data: the four-way comparison's replies, readable side by side."""
+    variants = [v for v in table.variants if table.latest(v, column) is not None]
+    questions: dict[str, QuestionReplies] = {}
+    for variant in variants:
+        cell = table.latest(variant, column)
+        assert cell is not None
+        for item in run_items(cell.run_id):
+            key = str(item.get("id"))
+            entry = questions.setdefault(
+                key, QuestionReplies(key, item.get("question", ""), item.get("answer", ""), {})
+            )
+            entry.replies[variant] = item
+    return variants, list(questions.values())
+
+
 # ---------------------------------------------------------------- export
 
 
@@ -212,13 +322,14 @@ def to_csv(table: ScoreTable) -> str:
     """Raw values at full precision, one row per variant: for a spreadsheet or a script."""
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["model", "adapter", *(c.label for c in table.columns)])
+    writer.writerow(["model", "adapter", "documents", *(c.label for c in table.columns)])
     for variant in table.variants:
         values = [table.latest(variant, c) for c in table.columns]
         writer.writerow(
             [
                 variant.model_id,
                 variant.adapter_id or "",
+                variant.docs or "",
                 *("" if v is None else repr(v.value) for v in values),
             ]
         )
