@@ -154,6 +154,8 @@ class EvaluateView(QWidget):
         self.ab_view.status_message.connect(self.status_message)
 
         self.tabs = QTabWidget()
+        # Without a drawn pane, as the window's own tabs: the panel keeps the other panels' background.
+        self.tabs.setDocumentMode(True)
         self.tabs.addTab(self._build_scores_page(), self.tr("Scores"))
         self.tabs.addTab(self.ab_view, self.tr("Blind A/B"))
         layout = QVBoxLayout(self)
