@@ -16,6 +16,14 @@
         <translation>第二个变体</translation>
     </message>
     <message>
+        <source>Documents</source>
+        <translation>文档</translation>
+    </message>
+    <message>
+        <source>Also offer each variant answering from passages of this corpus, as chat with documents does</source>
+        <translation>另外让每个变体参考此语料中的段落作答，与文档对话时相同</translation>
+    </message>
+    <message>
         <source>Greedy (the likeliest reply, the same every time)</source>
         <translation>贪心（最可能的回复，每次都一样）</translation>
     </message>
@@ -34,6 +42,10 @@
     <message>
         <source>Model:</source>
         <translation>模型：</translation>
+    </message>
+    <message>
+        <source>Documents:</source>
+        <translation>文档：</translation>
     </message>
     <message>
         <source>Variant 1:</source>
@@ -129,7 +141,7 @@
     </message>
     <message>
         <source>Rated replies</source>
-        <translation>已评分回复</translation>
+        <translation>评分数</translation>
     </message>
     <message>
         <source>Thumbs up</source>
@@ -168,16 +180,24 @@
         <translation>&lt;b&gt;对话中的评分&lt;/b&gt;（对回复的赞、踩和星级）</translation>
     </message>
     <message>
+        <source>None</source>
+        <translation>无</translation>
+    </message>
+    <message>
         <source>{0} (base)</source>
         <translation>{0}（基础）</translation>
     </message>
     <message>
-        <source>This model has no adapter to compare it with.</source>
-        <translation>这个模型没有可用于比较的适配器。</translation>
+        <source>{0} + documents {1}</source>
+        <translation>{0} + 文档 {1}</translation>
     </message>
     <message>
-        <source>Choose a model that has at least one adapter.</source>
-        <translation>请选择至少有一个适配器的模型。</translation>
+        <source>This model has no adapter to compare it with; choose documents to compare with them.</source>
+        <translation>这个模型没有可用于比较的适配器；可以选择文档，比较参考文档与不参考文档的回答。</translation>
+    </message>
+    <message>
+        <source>Choose a model that has an adapter, or documents to answer from.</source>
+        <translation>请选择一个有适配器的模型，或选择作答所依据的文档。</translation>
     </message>
     <message>
         <source>Choose two different variants to compare.</source>
@@ -299,6 +319,14 @@
         <translation>基础模型</translation>
     </message>
     <message>
+        <source>Damaged adapters</source>
+        <translation>已损坏的适配器</translation>
+    </message>
+    <message>
+        <source>damaged</source>
+        <translation>已损坏</translation>
+    </message>
+    <message>
         <source>&lt;p&gt;Select an adapter to see where it came from and how it was made.&lt;/p&gt;</source>
         <translation>&lt;p&gt;选择一个适配器，查看它的来源和训练方式。&lt;/p&gt;</translation>
     </message>
@@ -386,148 +414,12 @@ Chats are kept only until LlamaDesk closes.</source>
 对话只保留到 LlamaDesk 关闭为止。</translation>
     </message>
     <message>
-        <source>Search chats</source>
-        <translation>搜索对话</translation>
-    </message>
-    <message>
-        <source>Conversations</source>
-        <translation>对话</translation>
-    </message>
-    <message>
-        <source>New chat</source>
-        <translation>新对话</translation>
-    </message>
-    <message>
-        <source>Delete</source>
-        <translation>删除</translation>
-    </message>
-    <message>
-        <source>Model</source>
-        <translation>模型</translation>
-    </message>
-    <message>
-        <source>Adapter</source>
-        <translation>适配器</translation>
-    </message>
-    <message>
-        <source>Settings</source>
-        <translation>设置</translation>
-    </message>
-    <message>
-        <source>Export</source>
-        <translation>导出</translation>
-    </message>
-    <message>
-        <source>As Markdown…</source>
-        <translation>导出为 Markdown…</translation>
-    </message>
-    <message>
-        <source>As JSON…</source>
-        <translation>导出为 JSON…</translation>
-    </message>
-    <message>
-        <source>Model:</source>
-        <translation>模型：</translation>
-    </message>
-    <message>
-        <source>Adapter:</source>
-        <translation>适配器：</translation>
-    </message>
-    <message>
-        <source>Transcript</source>
-        <translation>对话记录</translation>
-    </message>
-    <message>
-        <source>Message</source>
-        <translation>消息</translation>
-    </message>
-    <message>
-        <source>Type a message — Ctrl+Enter sends, Esc stops</source>
-        <translation>输入消息 — Ctrl+Enter 发送，Esc 停止</translation>
-    </message>
-    <message>
-        <source>Send</source>
-        <translation>发送</translation>
-    </message>
-    <message>
-        <source>Stop</source>
-        <translation>停止</translation>
-    </message>
-    <message>
-        <source>Regenerate</source>
-        <translation>重新生成</translation>
-    </message>
-    <message>
-        <source>Write the last reply again</source>
-        <translation>重新生成最后一条回复</translation>
-    </message>
-    <message>
-        <source>System prompt</source>
-        <translation>系统提示词</translation>
-    </message>
-    <message>
-        <source>Optional: how the assistant should behave</source>
-        <translation>可选：助手应当如何表现</translation>
-    </message>
-    <message>
-        <source>0 always picks the likeliest token (greedy)</source>
-        <translation>0 表示总是选择最可能的词元（贪心）</translation>
-    </message>
-    <message>
-        <source>off</source>
-        <translation>关闭</translation>
-    </message>
-    <message>
-        <source>random</source>
-        <translation>随机</translation>
-    </message>
-    <message>
-        <source>System prompt:</source>
-        <translation>系统提示词：</translation>
-    </message>
-    <message>
-        <source>Temperature</source>
-        <translation>温度</translation>
-    </message>
-    <message>
-        <source>Search chats (Ctrl+K)</source>
-        <translation>搜索对话 (Ctrl+K)</translation>
-    </message>
-    <message>
-        <source>Top-p</source>
-        <translation>Top-p</translation>
-    </message>
-    <message>
-        <source>Top-k</source>
-        <translation>Top-k</translation>
-    </message>
-    <message>
-        <source>Repetition penalty</source>
-        <translation>重复惩罚</translation>
-    </message>
-    <message>
-        <source>Max new tokens</source>
-        <translation>最大新词元数</translation>
-    </message>
-    <message>
-        <source>Seed</source>
-        <translation>随机种子</translation>
-    </message>
-    <message>
-        <source>Sampling:</source>
-        <translation>采样：</translation>
-    </message>
-    <message>
         <source>{0} (removed from the library)</source>
         <translation>{0}（已从模型库移除）</translation>
     </message>
     <message>
         <source>The model could not be loaded: {0}</source>
         <translation>无法加载模型：{0}</translation>
-    </message>
-    <message>
-        <source>Base model (no adapter)</source>
-        <translation>基础模型（无适配器）</translation>
     </message>
     <message>
         <source>Switching to {0}…</source>
@@ -558,16 +450,8 @@ Chats are kept only until LlamaDesk closes.</source>
         <translation>首个词元 {0} 秒</translation>
     </message>
     <message>
-        <source>Rename</source>
-        <translation>重命名</translation>
-    </message>
-    <message>
-        <source>Export as Markdown…</source>
-        <translation>导出为 Markdown…</translation>
-    </message>
-    <message>
-        <source>Export as JSON…</source>
-        <translation>导出为 JSON…</translation>
+        <source>{0} Your message is kept: import a model in the Models tab, then press Regenerate.</source>
+        <translation>{0} 你的消息已保留：请在“模型”标签页中导入模型，然后按“重新生成”。</translation>
     </message>
     <message>
         <source>Delete chat</source>
@@ -606,8 +490,20 @@ Chats are kept only until LlamaDesk closes.</source>
         <translation>请先输入消息。</translation>
     </message>
     <message>
+        <source>Your first message is still waiting for the model; send this one after it.</source>
+        <translation>你的第一条消息仍在等待模型；请在它得到回复后再发送这一条。</translation>
+    </message>
+    <message>
+        <source>Your message will be answered as soon as the model is ready.</source>
+        <translation>模型一旦就绪就会回复你的消息。</translation>
+    </message>
+    <message>
         <source>The files of {0} are gone; it keeps answering from memory until you choose another model.</source>
         <translation>{0} 的文件已不存在；在你选择其他模型之前，它会继续用内存中的副本回答。</translation>
+    </message>
+    <message>
+        <source>The model is not ready yet; your message will be answered then.</source>
+        <translation>模型尚未就绪；就绪后会回复你的消息。</translation>
     </message>
     <message>
         <source>Editing your message: Send replaces it and the replies after it; Esc cancels.</source>
@@ -622,44 +518,268 @@ Chats are kept only until LlamaDesk closes.</source>
         <translation>回复达到了最大新词元数上限。</translation>
     </message>
     <message>
-        <source>Ask anything. Everything stays on this computer.</source>
-        <translation>随便问。所有内容都留在这台电脑上。</translation>
-    </message>
-    <message>
-        <source>note</source>
-        <translation>备注</translation>
-    </message>
-    <message>
-        <source>You</source>
-        <translation>你</translation>
-    </message>
-    <message>
-        <source>writing…</source>
-        <translation>正在生成…</translation>
-    </message>
-    <message>
-        <source>Copy</source>
-        <translation>复制</translation>
-    </message>
-    <message>
-        <source>Edit</source>
-        <translation>编辑</translation>
-    </message>
-    <message>
-        <source>Rate</source>
-        <translation>评分</translation>
-    </message>
-    <message>
-        <source> · stopped</source>
-        <translation> · 已停止</translation>
-    </message>
-    <message>
         <source>Note on this reply</source>
         <translation>对这条回复的备注</translation>
     </message>
     <message>
         <source>What is good or wrong about this reply? (Leave it empty to remove the note.)</source>
         <translation>这条回复哪里好、哪里不对？（留空则删除备注。）</translation>
+    </message>
+</context>
+<context>
+    <name>Composer</name>
+    <message>
+        <source>Message</source>
+        <translation>消息</translation>
+    </message>
+    <message>
+        <source>Type a message — Ctrl+Enter sends, Esc stops</source>
+        <translation>输入消息 — Ctrl+Enter 发送，Esc 停止</translation>
+    </message>
+    <message>
+        <source>Send</source>
+        <translation>发送</translation>
+    </message>
+    <message>
+        <source>Stop</source>
+        <translation>停止</translation>
+    </message>
+    <message>
+        <source>Regenerate</source>
+        <translation>重新生成</translation>
+    </message>
+    <message>
+        <source>Write the last reply again; the earlier one is kept</source>
+        <translation>重新生成最后一条回复；之前的回复会保留</translation>
+    </message>
+    <message>
+        <source>Context used</source>
+        <translation>已用上下文</translation>
+    </message>
+    <message>
+        <source>Tokens this chat takes of the model&apos;s context, with the message being typed</source>
+        <translation>此对话（含正在输入的消息）占用的模型上下文词元数</translation>
+    </message>
+    <message>
+        <source>{0} / {1} tokens</source>
+        <translation>{0} / {1} 词元</translation>
+    </message>
+</context>
+<context>
+    <name>ConversationList</name>
+    <message>
+        <source>Search chats (Ctrl+K)</source>
+        <translation>搜索对话 (Ctrl+K)</translation>
+    </message>
+    <message>
+        <source>Search chats</source>
+        <translation>搜索对话</translation>
+    </message>
+    <message>
+        <source>Conversations</source>
+        <translation>对话</translation>
+    </message>
+    <message>
+        <source>New chat</source>
+        <translation>新对话</translation>
+    </message>
+    <message>
+        <source>Delete</source>
+        <translation>删除</translation>
+    </message>
+    <message>
+        <source>Rename</source>
+        <translation>重命名</translation>
+    </message>
+    <message>
+        <source>Export as Markdown…</source>
+        <translation>导出为 Markdown…</translation>
+    </message>
+    <message>
+        <source>Export as JSON…</source>
+        <translation>导出为 JSON…</translation>
+    </message>
+</context>
+<context>
+    <name>CorpusPreview</name>
+    <message>
+        <source>Data preview</source>
+        <translation>数据预览</translation>
+    </message>
+    <message>
+        <source>Drop documents to see what they hold before adding them.</source>
+        <translation>拖入文档，先看看其中内容再添加。</translation>
+    </message>
+    <message>
+        <source>&lt;p&gt;Reading {0} item(s)…&lt;/p&gt;</source>
+        <translation>&lt;p&gt;正在读取 {0} 项…&lt;/p&gt;</translation>
+    </message>
+    <message>
+        <source>Not added: {0}</source>
+        <translation>未添加：{0}</translation>
+    </message>
+    <message>
+        <source>plain text</source>
+        <translation>纯文本</translation>
+    </message>
+    <message>
+        <source>instructions</source>
+        <translation>指令</translation>
+    </message>
+    <message>
+        <source>mixed</source>
+        <translation>混合</translation>
+    </message>
+    <message>
+        <source>not counted</source>
+        <translation>未统计</translation>
+    </message>
+    <message>
+        <source>Kind</source>
+        <translation>类型</translation>
+    </message>
+    <message>
+        <source>Files read</source>
+        <translation>已读取文件</translation>
+    </message>
+    <message>
+        <source>Characters</source>
+        <translation>字符数</translation>
+    </message>
+    <message>
+        <source>Tokens</source>
+        <translation>词元数</translation>
+    </message>
+    <message>
+        <source>Languages</source>
+        <translation>语言</translation>
+    </message>
+    <message>
+        <source>Encodings</source>
+        <translation>编码</translation>
+    </message>
+    <message>
+        <source>Passages (train / validation)</source>
+        <translation>段落（训练 / 验证）</translation>
+    </message>
+    <message>
+        <source>Conversations (train / validation)</source>
+        <translation>对话（训练 / 验证）</translation>
+    </message>
+    <message>
+        <source>Duplicates dropped</source>
+        <translation>已去除的重复项</translation>
+    </message>
+    <message>
+        <source>&lt;p&gt;&lt;b&gt;Skipped {0} file(s):&lt;/b&gt;&lt;/p&gt;</source>
+        <translation>&lt;p&gt;&lt;b&gt;跳过了 {0} 个文件：&lt;/b&gt;&lt;/p&gt;</translation>
+    </message>
+    <message>
+        <source>&lt;p&gt;{0} record(s) left out, e.g. {1}&lt;/p&gt;</source>
+        <translation>&lt;p&gt;省略了 {0} 条记录，例如 {1}&lt;/p&gt;</translation>
+    </message>
+    <message>
+        <source>&lt;h4&gt;How the text reads&lt;/h4&gt;</source>
+        <translation>&lt;h4&gt;读取到的文本&lt;/h4&gt;</translation>
+    </message>
+</context>
+<context>
+    <name>DataPanel</name>
+    <message>
+        <source>Corpus name (optional)</source>
+        <translation>语料名称（可选）</translation>
+    </message>
+    <message>
+        <source>Corpus name</source>
+        <translation>语料名称</translation>
+    </message>
+    <message>
+        <source>Add as corpus</source>
+        <translation>添加为语料</translation>
+    </message>
+    <message>
+        <source>Clear</source>
+        <translation>清空</translation>
+    </message>
+    <message>
+        <source>Forget the documents dropped so far</source>
+        <translation>清除目前已拖入的文档</translation>
+    </message>
+    <message>
+        <source>Corpora</source>
+        <translation>语料</translation>
+    </message>
+    <message>
+        <source>Edit instructions…</source>
+        <translation>编辑指令…</translation>
+    </message>
+    <message>
+        <source>Write instruction/response pairs, edit a copy of the selected instructions corpus, or draft pairs from documents with the chat model</source>
+        <translation>编写指令/回复对，编辑所选指令语料的副本，或用对话模型从文档生成问答对</translation>
+    </message>
+    <message>
+        <source>Remove</source>
+        <translation>移除</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;Training data&lt;/b&gt;</source>
+        <translation>&lt;b&gt;训练数据&lt;/b&gt;</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;Corpora&lt;/b&gt;</source>
+        <translation>&lt;b&gt;语料&lt;/b&gt;</translation>
+    </message>
+    <message>
+        <source>Reading documents…</source>
+        <translation>正在读取文档…</translation>
+    </message>
+    <message>
+        <source>Preview: {0}</source>
+        <translation>预览：{0}</translation>
+    </message>
+    <message>
+        <source> and {0} more</source>
+        <translation>，另有 {0} 项</translation>
+    </message>
+    <message>
+        <source>Drop or choose documents first.</source>
+        <translation>请先拖入或选择文档。</translation>
+    </message>
+    <message>
+        <source>Adding the corpus…</source>
+        <translation>正在添加语料…</translation>
+    </message>
+    <message>
+        <source>Added the corpus {0}.</source>
+        <translation>已添加语料 {0}。</translation>
+    </message>
+    <message>
+        <source>text</source>
+        <translation>文本</translation>
+    </message>
+    <message>
+        <source>instructions</source>
+        <translation>指令</translation>
+    </message>
+    <message>
+        <source>mixed</source>
+        <translation>混合</translation>
+    </message>
+    <message>
+        <source>{0} tokens</source>
+        <translation>{0} 词元</translation>
+    </message>
+    <message>
+        <source>{0} characters</source>
+        <translation>{0} 字符</translation>
+    </message>
+    <message>
+        <source>Remove corpus</source>
+        <translation>移除语料</translation>
+    </message>
+    <message>
+        <source>Remove the corpus &apos;{0}&apos;? Runs made from it keep their own token data.</source>
+        <translation>要移除语料“{0}”吗？由它训练的运行会保留各自的词元数据。</translation>
     </message>
 </context>
 <context>
@@ -809,6 +929,22 @@ Chats are kept only until LlamaDesk closes.</source>
         <translation>语料 {0}</translation>
     </message>
     <message>
+        <source>Open corpus</source>
+        <translation>打开语料</translation>
+    </message>
+    <message>
+        <source>Replace the {0} pairs in the table with those of &apos;{1}&apos;?</source>
+        <translation>要用“{1}”中的问答对替换表格中现有的 {0} 对吗？</translation>
+    </message>
+    <message>
+        <source>Reading {0}…</source>
+        <translation>正在读取 {0}…</translation>
+    </message>
+    <message>
+        <source>A copy of the corpus &apos;{0}&apos;: saving it makes a new corpus, and &apos;{0}&apos; stays as it is for the runs made from it.</source>
+        <translation>这是语料“{0}”的副本：保存后会生成一个新语料，“{0}”保持原样，供由它训练的运行使用。</translation>
+    </message>
+    <message>
         <source>{0} pairs</source>
         <translation>{0} 对</translation>
     </message>
@@ -879,6 +1015,37 @@ Chats are kept only until LlamaDesk closes.</source>
     <message>
         <source>{0} documents</source>
         <translation>{0} 个文档</translation>
+    </message>
+</context>
+<context>
+    <name>DropZone</name>
+    <message>
+        <source>Drop files or folders here
+text: .txt .md .pdf .docx .html
+instructions: .jsonl .json .csv</source>
+        <translation>把文件或文件夹拖到这里
+文本：.txt .md .pdf .docx .html
+指令：.jsonl .json .csv</translation>
+    </message>
+    <message>
+        <source>Add files…</source>
+        <translation>添加文件…</translation>
+    </message>
+    <message>
+        <source>Add folder…</source>
+        <translation>添加文件夹…</translation>
+    </message>
+    <message>
+        <source>Add training documents</source>
+        <translation>添加训练文档</translation>
+    </message>
+    <message>
+        <source>Documents and data (*.txt *.md *.pdf *.docx *.html *.htm *.jsonl *.json *.csv)</source>
+        <translation>文档和数据 (*.txt *.md *.pdf *.docx *.html *.htm *.jsonl *.json *.csv)</translation>
+    </message>
+    <message>
+        <source>Add a folder of documents</source>
+        <translation>添加文档文件夹</translation>
     </message>
 </context>
 <context>
@@ -984,20 +1151,28 @@ Chats are kept only until LlamaDesk closes.</source>
         <translation>数据：</translation>
     </message>
     <message>
-        <source>All models</source>
-        <translation>所有模型</translation>
-    </message>
-    <message>
-        <source>Show the results of every model, not only the chosen one</source>
-        <translation>显示所有模型的结果，而不仅是所选模型</translation>
-    </message>
-    <message>
         <source>Details…</source>
         <translation>详情…</translation>
     </message>
     <message>
-        <source>Per-item results of the selected cell (or double-click it)</source>
-        <translation>所选单元格的逐项结果（或双击单元格）</translation>
+        <source>Only the chosen model</source>
+        <translation>仅所选模型</translation>
+    </message>
+    <message>
+        <source>Show only the results of the model chosen on the left; otherwise every model&apos;s</source>
+        <translation>只显示左侧所选模型的结果；取消勾选则显示所有模型的结果</translation>
+    </message>
+    <message>
+        <source>Each question of the selected cell, readable one by one (or double-click the cell)</source>
+        <translation>逐题查看所选单元格中的每道题（或双击该单元格）</translation>
+    </message>
+    <message>
+        <source>Replies…</source>
+        <translation>回复…</translation>
+    </message>
+    <message>
+        <source>Every variant&apos;s reply to each question of the selected generation column, side by side</source>
+        <translation>并排查看各变体对所选生成列中每道题的回复</translation>
     </message>
     <message>
         <source>Export CSV…</source>
@@ -1152,6 +1327,22 @@ Chats are kept only until LlamaDesk closes.</source>
         <translation>题目数</translation>
     </message>
     <message>
+        <source>Documents</source>
+        <translation>文档</translation>
+    </message>
+    <message>
+        <source>Each ticked variant also answers with passages from these documents: with the base and an adapter ticked, retrieval and training are compared four ways</source>
+        <translation>每个已勾选的变体还会参考这些文档中的段落作答：同时勾选基础模型和一个适配器时，可用四种组合比较检索与训练的效果</translation>
+    </message>
+    <message>
+        <source>Choose…</source>
+        <translation>选择…</translation>
+    </message>
+    <message>
+        <source>Ground the answers in a file or folder</source>
+        <translation>让回答依据某个文件或文件夹</translation>
+    </message>
+    <message>
         <source>Generation settings</source>
         <translation>生成设置</translation>
     </message>
@@ -1166,6 +1357,10 @@ Chats are kept only until LlamaDesk closes.</source>
     <message>
         <source>Questions:</source>
         <translation>题目数：</translation>
+    </message>
+    <message>
+        <source>Documents:</source>
+        <translation>文档：</translation>
     </message>
     <message>
         <source>{0} (base)</source>
@@ -1190,6 +1385,14 @@ Chats are kept only until LlamaDesk closes.</source>
     <message>
         <source>{0} will be evaluated for {1}.</source>
         <translation>{0} 将用于{1}评估。</translation>
+    </message>
+    <message>
+        <source>None</source>
+        <translation>无</translation>
+    </message>
+    <message>
+        <source>Choose the documents to answer from</source>
+        <translation>选择作答所依据的文档</translation>
     </message>
     <message>
         <source>Choose a data file</source>
@@ -1219,6 +1422,18 @@ Chats are kept only until LlamaDesk closes.</source>
         <source>Evaluation stored: {0}</source>
         <translation>评估已保存：{0}</translation>
     </message>
+    <message numerus="yes">
+        <source>%n document(s)</source>
+        <translation>
+            <numerusform>%n 个文档</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%n question(s)</source>
+        <translation>
+            <numerusform>%n 道题</numerusform>
+        </translation>
+    </message>
     <message>
         <source>lower is better</source>
         <translation>越低越好</translation>
@@ -1234,6 +1449,10 @@ Chats are kept only until LlamaDesk closes.</source>
     <message>
         <source>{0} — {1}</source>
         <translation>{0} — {1}</translation>
+    </message>
+    <message>
+        <source>Replies — {0}</source>
+        <translation>回复 — {0}</translation>
     </message>
     <message>
         <source>Over time: {0}</source>
@@ -1319,6 +1538,391 @@ Chats are kept only until LlamaDesk closes.</source>
     </message>
 </context>
 <context>
+    <name>ItemHtml</name>
+    <message>
+        <source>The question text was not stored with this run, and its data file has changed or moved.</source>
+        <translation>本次运行没有保存题目文本，而它的数据文件已被修改或移动。</translation>
+    </message>
+    <message>
+        <source>◀ the model&apos;s pick</source>
+        <translation>◀ 模型的选择</translation>
+    </message>
+    <message>
+        <source>✔ right answer</source>
+        <translation>✔ 正确答案</translation>
+    </message>
+    <message>
+        <source>Right</source>
+        <translation>正确</translation>
+    </message>
+    <message>
+        <source>Wrong</source>
+        <translation>错误</translation>
+    </message>
+    <message>
+        <source>numbers: how strongly the model leaned to each letter (its logit)</source>
+        <translation>数值：模型对每个选项字母的倾向程度（logit）</translation>
+    </message>
+    <message>
+        <source>{0} worked example(s) before it</source>
+        <translation>题前附 {0} 个示例</translation>
+    </message>
+    <message>
+        <source>cut to fit the model&apos;s context</source>
+        <translation>已截断以适应模型的上下文</translation>
+    </message>
+    <message>
+        <source>exact match {0}</source>
+        <translation>完全匹配 {0}</translation>
+    </message>
+    <message>
+        <source>ROUGE-L {0}</source>
+        <translation>ROUGE-L {0}</translation>
+    </message>
+    <message>
+        <source>contains answer {0}</source>
+        <translation>包含答案 {0}</translation>
+    </message>
+    <message>
+        <source>(empty reply)</source>
+        <translation>（空回复）</translation>
+    </message>
+    <message>
+        <source>No passage matched this question.</source>
+        <translation>没有与这道题匹配的段落。</translation>
+    </message>
+    <message>
+        <source>Passages given with the question:</source>
+        <translation>随题目提供的段落：</translation>
+    </message>
+    <message>
+        <source>Question</source>
+        <translation>问题</translation>
+    </message>
+    <message>
+        <source>Expected</source>
+        <translation>参考答案</translation>
+    </message>
+    <message>
+        <source>Reply</source>
+        <translation>回复</translation>
+    </message>
+    <message>
+        <source>Document</source>
+        <translation>文档</translation>
+    </message>
+    <message>
+        <source>Tokens</source>
+        <translation>词元数</translation>
+    </message>
+    <message>
+        <source>Perplexity</source>
+        <translation>困惑度</translation>
+    </message>
+</context>
+<context>
+    <name>JobForm</name>
+    <message>
+        <source>Apply suggestion</source>
+        <translation>应用建议</translation>
+    </message>
+    <message>
+        <source>Start</source>
+        <translation>开始</translation>
+    </message>
+    <message>
+        <source>Cancel</source>
+        <translation>取消</translation>
+    </message>
+    <message>
+        <source>Stop within seconds, keeping the last checkpoint</source>
+        <translation>在几秒内停止，保留上一个检查点</translation>
+    </message>
+    <message>
+        <source>Resume</source>
+        <translation>继续</translation>
+    </message>
+    <message>
+        <source>Continue the selected run from its last checkpoint</source>
+        <translation>从上一个检查点继续所选运行</translation>
+    </message>
+    <message>
+        <source>Base model</source>
+        <translation>基础模型</translation>
+    </message>
+    <message>
+        <source>Kind of training</source>
+        <translation>训练类型</translation>
+    </message>
+    <message>
+        <source>Continued pre-training (plain text)</source>
+        <translation>继续预训练（纯文本）</translation>
+    </message>
+    <message>
+        <source>Instruction tuning, SFT (pairs)</source>
+        <translation>指令微调，SFT（问答对）</translation>
+    </message>
+    <message>
+        <source>Training corpus</source>
+        <translation>训练语料</translation>
+    </message>
+    <message>
+        <source>Adapter name</source>
+        <translation>适配器名称</translation>
+    </message>
+    <message>
+        <source>Learning rate</source>
+        <translation>学习率</translation>
+    </message>
+    <message>
+        <source>Tokens per pre-training block, and the longest SFT example</source>
+        <translation>每个预训练块的词元数，以及最长的 SFT 样本</translation>
+    </message>
+    <message>
+        <source>New training job</source>
+        <translation>新训练任务</translation>
+    </message>
+    <message>
+        <source>Base model:</source>
+        <translation>基础模型：</translation>
+    </message>
+    <message>
+        <source>Kind:</source>
+        <translation>类型：</translation>
+    </message>
+    <message>
+        <source>Data:</source>
+        <translation>数据：</translation>
+    </message>
+    <message>
+        <source>Adapter name:</source>
+        <translation>适配器名称：</translation>
+    </message>
+    <message>
+        <source>Epochs:</source>
+        <translation>轮数：</translation>
+    </message>
+    <message>
+        <source>LoRA rank:</source>
+        <translation>LoRA 秩：</translation>
+    </message>
+    <message>
+        <source>Learning rate:</source>
+        <translation>学习率：</translation>
+    </message>
+    <message>
+        <source>Block (tokens):</source>
+        <translation>块（词元）：</translation>
+    </message>
+    <message>
+        <source>Advanced</source>
+        <translation>高级</translation>
+    </message>
+    <message>
+        <source>2 × rank</source>
+        <translation>2 × 秩</translation>
+    </message>
+    <message>
+        <source>auto</source>
+        <translation>自动</translation>
+    </message>
+    <message>
+        <source>by epochs</source>
+        <translation>按轮数</translation>
+    </message>
+    <message>
+        <source>Gradient checkpointing (less memory, ~30 % slower)</source>
+        <translation>梯度检查点（更省内存，约慢 30%）</translation>
+    </message>
+    <message>
+        <source>e.g. embed_tokens, lm_head</source>
+        <translation>例如 embed_tokens, lm_head</translation>
+    </message>
+    <message>
+        <source>Modules trained in full rather than with LoRA</source>
+        <translation>完整训练而非用 LoRA 训练的模块</translation>
+    </message>
+    <message>
+        <source>off</source>
+        <translation>关闭</translation>
+    </message>
+    <message>
+        <source>Pre-training only: learn up to this many new tokens from the corpus</source>
+        <translation>仅预训练：最多从语料中学习这么多个新词元</translation>
+    </message>
+    <message>
+        <source>Fixes the train/validation split, LoRA&apos;s start and the data order</source>
+        <translation>决定训练/验证划分、LoRA 的初始值和数据顺序</translation>
+    </message>
+    <message>
+        <source>LoRA alpha:</source>
+        <translation>LoRA alpha：</translation>
+    </message>
+    <message>
+        <source>Dropout:</source>
+        <translation>Dropout：</translation>
+    </message>
+    <message>
+        <source>Batch:</source>
+        <translation>批大小：</translation>
+    </message>
+    <message>
+        <source>Grad accumulation:</source>
+        <translation>梯度累积：</translation>
+    </message>
+    <message>
+        <source>Max steps:</source>
+        <translation>最大步数：</translation>
+    </message>
+    <message>
+        <source>Warm-up ratio:</source>
+        <translation>预热比例：</translation>
+    </message>
+    <message>
+        <source>Evaluate every:</source>
+        <translation>评估间隔：</translation>
+    </message>
+    <message>
+        <source>Save every:</source>
+        <translation>保存间隔：</translation>
+    </message>
+    <message>
+        <source>Modules to save:</source>
+        <translation>需保存的模块：</translation>
+    </message>
+    <message>
+        <source>Extend vocabulary:</source>
+        <translation>扩展词表：</translation>
+    </message>
+    <message>
+        <source>Seed:</source>
+        <translation>随机种子：</translation>
+    </message>
+    <message>
+        <source> (merged)</source>
+        <translation>（已合并）</translation>
+    </message>
+    <message>
+        <source>text</source>
+        <translation>文本</translation>
+    </message>
+    <message>
+        <source>instructions</source>
+        <translation>指令</translation>
+    </message>
+    <message>
+        <source>mixed</source>
+        <translation>混合</translation>
+    </message>
+    <message>
+        <source>The learning rate must be a number, such as 2e-4.</source>
+        <translation>学习率必须是数字，例如 2e-4。</translation>
+    </message>
+    <message>
+        <source>{0} optimizer steps</source>
+        <translation>{0} 个优化步</translation>
+    </message>
+    <message>
+        <source>About {0} optimizer steps</source>
+        <translation>约 {0} 个优化步</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;{0}&lt;/b&gt; over {1} training examples: {2} per epoch, effective batch {3} ({4} × {5}).</source>
+        <translation>&lt;b&gt;{0}&lt;/b&gt;，共 {1} 个训练样本：每轮 {2} 步，有效批大小 {3}（{4} × {5}）。</translation>
+    </message>
+    <message>
+        <source>About {0} on this computer.</source>
+        <translation>在这台电脑上约需 {0}。</translation>
+    </message>
+    <message>
+        <source>Estimating memory…</source>
+        <translation>正在估算内存…</translation>
+    </message>
+    <message>
+        <source>GPU memory</source>
+        <translation>显存</translation>
+    </message>
+    <message>
+        <source>memory</source>
+        <translation>内存</translation>
+    </message>
+    <message>
+        <source>Memory: about {0} of {1} needed, {2} free — fits.</source>
+        <translation>内存：约需 {0} {1}，可用 {2} — 够用。</translation>
+    </message>
+    <message>
+        <source>Applied the suggested settings.</source>
+        <translation>已应用建议的设置。</translation>
+    </message>
+</context>
+<context>
+    <name>LearnReport</name>
+    <message>
+        <source>What the run learnt</source>
+        <translation>本次训练学到了什么</translation>
+    </message>
+    <message>
+        <source>It learnt its training examples: their loss fell from {0:.2f} to {1:.2f}.</source>
+        <translation>已学会训练样本：损失从 {0:.2f} 降到 {1:.2f}。</translation>
+    </message>
+    <message>
+        <source>It learnt a little: the loss fell from {0:.2f} to {1:.2f}; more epochs or a higher learning rate would teach it more.</source>
+        <translation>学到了一些：损失从 {0:.2f} 降到 {1:.2f}；增加轮数或提高学习率能学到更多。</translation>
+    </message>
+    <message>
+        <source>It hardly learnt: the loss on its own training examples only went from {0:.2f} to {1:.2f}; try more epochs or a higher learning rate.</source>
+        <translation>几乎没有学到：训练样本上的损失只从 {0:.2f} 变为 {1:.2f}；请尝试增加轮数或提高学习率。</translation>
+    </message>
+    <message>
+        <source>Loss on</source>
+        <translation>损失（样本）</translation>
+    </message>
+    <message>
+        <source>Examples</source>
+        <translation>样本数</translation>
+    </message>
+    <message>
+        <source>Base</source>
+        <translation>基础模型</translation>
+    </message>
+    <message>
+        <source>With the adapter</source>
+        <translation>加适配器</translation>
+    </message>
+    <message>
+        <source>Change</source>
+        <translation>变化</translation>
+    </message>
+    <message>
+        <source>training examples</source>
+        <translation>训练样本</translation>
+    </message>
+    <message>
+        <source>validation examples</source>
+        <translation>验证样本</translation>
+    </message>
+    <message>
+        <source>No validation examples to compare.</source>
+        <translation>没有可供比较的验证样本。</translation>
+    </message>
+    <message>
+        <source>Text</source>
+        <translation>文本</translation>
+    </message>
+    <message>
+        <source>Question</source>
+        <translation>问题</translation>
+    </message>
+    <message>
+        <source>Continues in the data</source>
+        <translation>数据中的后文</translation>
+    </message>
+    <message>
+        <source>Answer in the data</source>
+        <translation>数据中的答案</translation>
+    </message>
+</context>
+<context>
     <name>MainWindow</name>
     <message>
         <source>LlamaDesk</source>
@@ -1373,12 +1977,24 @@ Chats are kept only until LlamaDesk closes.</source>
         <translation>帮助(&amp;H)</translation>
     </message>
     <message>
+        <source>&amp;Local server…</source>
+        <translation>本地服务器(&amp;L)…</translation>
+    </message>
+    <message>
         <source>&amp;Welcome guide</source>
         <translation>入门指南(&amp;W)</translation>
     </message>
     <message>
         <source>&amp;About LlamaDesk</source>
         <translation>关于 LlamaDesk(&amp;A)</translation>
+    </message>
+    <message>
+        <source>Local server: off</source>
+        <translation>本地服务器：关闭</translation>
+    </message>
+    <message>
+        <source>Local server: {0}</source>
+        <translation>本地服务器：{0}</translation>
     </message>
     <message>
         <source>The new language shows after LlamaDesk restarts.</source>
@@ -1399,6 +2015,65 @@ Run, customise and evaluate Llama-family models on this computer.</source>
     <message>
         <source>Preparing the starter model for first use…</source>
         <translation>正在准备首次使用的入门模型…</translation>
+    </message>
+    <message>
+        <source>Preparing the starter model was cancelled.</source>
+        <translation>入门模型的准备已取消。</translation>
+    </message>
+</context>
+<context>
+    <name>ModelBar</name>
+    <message>
+        <source>Model</source>
+        <translation>模型</translation>
+    </message>
+    <message>
+        <source>Adapter</source>
+        <translation>适配器</translation>
+    </message>
+    <message>
+        <source>Documents</source>
+        <translation>文档</translation>
+    </message>
+    <message>
+        <source>Answer from a corpus of your documents: the passages that match each question go to the model with it, and the reply lists them.</source>
+        <translation>依据你的文档语料作答：与每个问题匹配的段落会随问题一起交给模型，回复中会列出这些段落。</translation>
+    </message>
+    <message>
+        <source>Settings</source>
+        <translation>设置</translation>
+    </message>
+    <message>
+        <source>Export</source>
+        <translation>导出</translation>
+    </message>
+    <message>
+        <source>As Markdown…</source>
+        <translation>导出为 Markdown…</translation>
+    </message>
+    <message>
+        <source>As JSON…</source>
+        <translation>导出为 JSON…</translation>
+    </message>
+    <message>
+        <source>Model:</source>
+        <translation>模型：</translation>
+    </message>
+    <message>
+        <source>Adapter:</source>
+        <translation>适配器：</translation>
+    </message>
+    <message>
+        <source>Documents:</source>
+        <translation>文档：</translation>
+    </message>
+    <message>
+        <source>Base model (no adapter)</source>
+        <translation>基础模型（无适配器）</translation>
+    </message>
+    <message>
+        <source>None</source>
+        <translation>无</translation>
     </message>
 </context>
 <context>
@@ -1482,6 +2157,12 @@ Run, customise and evaluate Llama-family models on this computer.</source>
     <message>
         <source>Parameters</source>
         <translation>参数量</translation>
+    </message>
+    <message>
+        <source>{0}
+damaged</source>
+        <translation>{0}
+已损坏</translation>
     </message>
     <message>
         <source>&lt;h2&gt;No model selected&lt;/h2&gt;</source>
@@ -1701,6 +2382,21 @@ Run, customise and evaluate Llama-family models on this computer.</source>
     </message>
 </context>
 <context>
+    <name>PassageDialog</name>
+    <message>
+        <source>Passage [{0}]</source>
+        <translation>段落 [{0}]</translation>
+    </message>
+    <message>
+        <source>From {0}</source>
+        <translation>来源：{0}</translation>
+    </message>
+    <message>
+        <source>Open the file</source>
+        <translation>打开文件</translation>
+    </message>
+</context>
+<context>
     <name>PipelineGuide</name>
     <message>
         <source>Teach a model Chinese from plain text, bake that into a new model, then tune the new model on your own instructions. Each step fills in the form below; check it and press Start.</source>
@@ -1768,6 +2464,17 @@ Run, customise and evaluate Llama-family models on this computer.</source>
     </message>
 </context>
 <context>
+    <name>PreparationBanner</name>
+    <message>
+        <source>Preparing the starter model for first use…</source>
+        <translation>正在准备首次使用的入门模型…</translation>
+    </message>
+    <message>
+        <source>Preparation progress</source>
+        <translation>准备进度</translation>
+    </message>
+</context>
+<context>
     <name>RatingBar</name>
     <message>
         <source>Rate this reply</source>
@@ -1807,7 +2514,78 @@ Run, customise and evaluate Llama-family models on this computer.</source>
     </message>
 </context>
 <context>
+    <name>RepliesDialog</name>
+    <message>
+        <source>Marks per variant, in the order below: ✔ exact match · ≈ answer contained · ✘ neither.</source>
+        <translation>各变体的标记按下方顺序排列：✔ 完全匹配 · ≈ 包含答案 · ✘ 两者都不是。</translation>
+    </message>
+    <message>
+        <source>Questions</source>
+        <translation>题目数</translation>
+    </message>
+    <message>
+        <source>Replies</source>
+        <translation>回复</translation>
+    </message>
+</context>
+<context>
     <name>RunDetailsDialog</name>
+    <message>
+        <source>Document</source>
+        <translation>文档</translation>
+    </message>
+    <message>
+        <source>Tokens</source>
+        <translation>词元数</translation>
+    </message>
+    <message>
+        <source>Perplexity</source>
+        <translation>困惑度</translation>
+    </message>
+    <message>
+        <source>NLL sum</source>
+        <translation>NLL 总和</translation>
+    </message>
+    <message>
+        <source>Subject</source>
+        <translation>科目</translation>
+    </message>
+    <message>
+        <source>Id</source>
+        <translation>ID</translation>
+    </message>
+    <message>
+        <source>Question</source>
+        <translation>问题</translation>
+    </message>
+    <message>
+        <source>Model&apos;s pick</source>
+        <translation>模型的选择</translation>
+    </message>
+    <message>
+        <source>Right answer</source>
+        <translation>正确答案</translation>
+    </message>
+    <message>
+        <source>Right</source>
+        <translation>正确</translation>
+    </message>
+    <message>
+        <source>Reply</source>
+        <translation>回复</translation>
+    </message>
+    <message>
+        <source>Exact</source>
+        <translation>完全匹配</translation>
+    </message>
+    <message>
+        <source>ROUGE-L</source>
+        <translation>ROUGE-L</translation>
+    </message>
+    <message>
+        <source>Contains</source>
+        <translation>包含答案</translation>
+    </message>
     <message>
         <source>Run</source>
         <translation>运行</translation>
@@ -1819,6 +2597,14 @@ Run, customise and evaluate Llama-family models on this computer.</source>
     <message>
         <source>Items</source>
         <translation>条目</translation>
+    </message>
+    <message>
+        <source>The selected item</source>
+        <translation>所选条目</translation>
+    </message>
+    <message>
+        <source>Select a row to read it in full.</source>
+        <translation>选择一行即可查看完整内容。</translation>
     </message>
     <message>
         <source>Run:</source>
@@ -1839,6 +2625,322 @@ Run, customise and evaluate Llama-family models on this computer.</source>
     <message>
         <source>Result</source>
         <translation>结果</translation>
+    </message>
+    <message>
+        <source>Expected</source>
+        <translation>参考答案</translation>
+    </message>
+</context>
+<context>
+    <name>RunList</name>
+    <message>
+        <source>created</source>
+        <translation>已创建</translation>
+    </message>
+    <message>
+        <source>running</source>
+        <translation>运行中</translation>
+    </message>
+    <message>
+        <source>stopped</source>
+        <translation>已停止</translation>
+    </message>
+    <message>
+        <source>done</source>
+        <translation>已完成</translation>
+    </message>
+    <message>
+        <source>failed</source>
+        <translation>失败</translation>
+    </message>
+    <message>
+        <source>interrupted</source>
+        <translation>已中断</translation>
+    </message>
+    <message>
+        <source>Run</source>
+        <translation>运行</translation>
+    </message>
+    <message>
+        <source>Kind</source>
+        <translation>类型</translation>
+    </message>
+    <message>
+        <source>Status</source>
+        <translation>状态</translation>
+    </message>
+    <message>
+        <source>Steps</source>
+        <translation>步数</translation>
+    </message>
+    <message>
+        <source>Adapter</source>
+        <translation>适配器</translation>
+    </message>
+    <message>
+        <source>Past runs</source>
+        <translation>过往运行</translation>
+    </message>
+</context>
+<context>
+    <name>RunMonitor</name>
+    <message>
+        <source>&lt;b&gt;No job running&lt;/b&gt;</source>
+        <translation>&lt;b&gt;没有正在运行的任务&lt;/b&gt;</translation>
+    </message>
+    <message>
+        <source>Training progress</source>
+        <translation>训练进度</translation>
+    </message>
+    <message>
+        <source>Loss</source>
+        <translation>损失</translation>
+    </message>
+    <message>
+        <source>step</source>
+        <translation>步</translation>
+    </message>
+    <message>
+        <source>loss</source>
+        <translation>损失</translation>
+    </message>
+    <message>
+        <source>Loss and evaluation loss appear here as the job runs.</source>
+        <translation>任务运行时，损失和评估损失会显示在这里。</translation>
+    </message>
+    <message>
+        <source>Training log</source>
+        <translation>训练日志</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;{0}&lt;/b&gt; — running</source>
+        <translation>&lt;b&gt;{0}&lt;/b&gt; — 运行中</translation>
+    </message>
+    <message>
+        <source>Starting the training process…</source>
+        <translation>正在启动训练进程…</translation>
+    </message>
+    <message>
+        <source>Stopping… (the last checkpoint is kept)</source>
+        <translation>正在停止…（保留上一个检查点）</translation>
+    </message>
+    <message>
+        <source>Training done; comparing answers before and after…</source>
+        <translation>训练完成；正在比较训练前后的回答…</translation>
+    </message>
+    <message>
+        <source>step %v of %m</source>
+        <translation>第 %v 步，共 %m 步</translation>
+    </message>
+    <message>
+        <source>{0} optimizer steps on {1}; about {2} of memory.</source>
+        <translation>在 {1} 上进行 {0} 个优化步；约需 {2} 内存。</translation>
+    </message>
+    <message>
+        <source>loss {0:.4f}</source>
+        <translation>损失 {0:.4f}</translation>
+    </message>
+    <message>
+        <source>eval {0:.4f}</source>
+        <translation>评估 {0:.4f}</translation>
+    </message>
+    <message>
+        <source>{0:,.0f} tokens/s</source>
+        <translation>{0:,.0f} 词元/秒</translation>
+    </message>
+    <message>
+        <source>ETA {0}</source>
+        <translation>预计剩余 {0}</translation>
+    </message>
+    <message>
+        <source>memory {0}</source>
+        <translation>内存 {0}</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;{0}&lt;/b&gt; — stopped</source>
+        <translation>&lt;b&gt;{0}&lt;/b&gt; — 已停止</translation>
+    </message>
+    <message>
+        <source>Stopped; Resume continues from step {0}.</source>
+        <translation>已停止；“继续”会从第 {0} 步接着训练。</translation>
+    </message>
+    <message>
+        <source>Stopped before the first checkpoint; Resume starts again from the beginning.</source>
+        <translation>在第一个检查点之前就已停止；“继续”会从头开始训练。</translation>
+    </message>
+    <message>
+        <source>Done: the adapter {0} is in the library.</source>
+        <translation>完成：适配器 {0} 已在模型库中。</translation>
+    </message>
+    <message>
+        <source>Stopped: {0}</source>
+        <translation>已停止：{0}</translation>
+    </message>
+    <message>
+        <source>eval loss</source>
+        <translation>评估损失</translation>
+    </message>
+    <message>
+        <source>, resuming after step {0}</source>
+        <translation>，从第 {0} 步之后继续</translation>
+    </message>
+    <message>
+        <source>Started: {0} steps over {1} examples on {2}{3}.</source>
+        <translation>已开始：{0} 步，{1} 个样本，在 {2} 上{3}。</translation>
+    </message>
+    <message>
+        <source>The data has no validation split, so there is no eval loss.</source>
+        <translation>数据没有验证集，因此没有评估损失。</translation>
+    </message>
+    <message>
+        <source>step {0}/{1}  loss {2:.4f}  lr {3:.2e}</source>
+        <translation>第 {0}/{1} 步  损失 {2:.4f}  学习率 {3:.2e}</translation>
+    </message>
+    <message>
+        <source>{0} tokens/s</source>
+        <translation>{0} 词元/秒</translation>
+    </message>
+    <message>
+        <source>step {0}  eval loss {1:.4f}</source>
+        <translation>第 {0} 步  评估损失 {1:.4f}</translation>
+    </message>
+    <message>
+        <source>Checkpoint saved at step {0}.</source>
+        <translation>已在第 {0} 步保存检查点。</translation>
+    </message>
+    <message>
+        <source>Measuring what the run learnt: the base and the adapter answer the same examples.</source>
+        <translation>正在衡量本次训练学到了什么：基础模型和适配器回答相同的样本。</translation>
+    </message>
+    <message>
+        <source>Stopped after step {0}; Resume continues from there.</source>
+        <translation>已在第 {0} 步后停止；“继续”会从那里接着训练。</translation>
+    </message>
+    <message>
+        <source>Error: {0}</source>
+        <translation>错误：{0}</translation>
+    </message>
+</context>
+<context>
+    <name>SamplingPanel</name>
+    <message>
+        <source>System prompt</source>
+        <translation>系统提示词</translation>
+    </message>
+    <message>
+        <source>Optional: how the assistant should behave</source>
+        <translation>可选：助手应当如何表现</translation>
+    </message>
+    <message>
+        <source>0 always picks the likeliest token (greedy)</source>
+        <translation>0 表示总是选择最可能的词元（贪心）</translation>
+    </message>
+    <message>
+        <source>Temperature</source>
+        <translation>温度</translation>
+    </message>
+    <message>
+        <source>Top-p</source>
+        <translation>Top-p</translation>
+    </message>
+    <message>
+        <source>off</source>
+        <translation>关闭</translation>
+    </message>
+    <message>
+        <source>Top-k</source>
+        <translation>Top-k</translation>
+    </message>
+    <message>
+        <source>Repetition penalty</source>
+        <translation>重复惩罚</translation>
+    </message>
+    <message>
+        <source>Max new tokens</source>
+        <translation>最大新词元数</translation>
+    </message>
+    <message>
+        <source>random</source>
+        <translation>随机</translation>
+    </message>
+    <message>
+        <source>Seed</source>
+        <translation>随机种子</translation>
+    </message>
+    <message>
+        <source>System prompt:</source>
+        <translation>系统提示词：</translation>
+    </message>
+    <message>
+        <source>Sampling:</source>
+        <translation>采样：</translation>
+    </message>
+</context>
+<context>
+    <name>ServerDialog</name>
+    <message>
+        <source>Local server</source>
+        <translation>本地服务器</translation>
+    </message>
+    <message>
+        <source>Other programs on this computer (editors, notebooks, scripts) can use your models through OpenAI&apos;s API: give them the address below as the base URL and a model&apos;s name, or MODEL@ADAPTER for an adapter.</source>
+        <translation>这台电脑上的其他程序（编辑器、Notebook、脚本）可以通过 OpenAI 的 API 使用你的模型：把下面的地址作为 base URL 提供给它们，并填写模型名称；要使用适配器，请填写 MODEL@ADAPTER。</translation>
+    </message>
+    <message>
+        <source>Let other computers on the network connect</source>
+        <translation>允许网络中的其他电脑连接</translation>
+    </message>
+    <message>
+        <source>Anyone on your network who has the key can then use your models and adapters; your documents and chats stay here.</source>
+        <translation>这样，网络中任何持有密钥的人都能使用你的模型和适配器；你的文档和对话仍只留在这台电脑上。</translation>
+    </message>
+    <message>
+        <source>required for other computers</source>
+        <translation>其他电脑连接时必填</translation>
+    </message>
+    <message>
+        <source>New key</source>
+        <translation>生成密钥</translation>
+    </message>
+    <message>
+        <source>Port:</source>
+        <translation>端口：</translation>
+    </message>
+    <message>
+        <source>API key:</source>
+        <translation>API 密钥：</translation>
+    </message>
+    <message>
+        <source>Copy</source>
+        <translation>复制</translation>
+    </message>
+    <message>
+        <source>Stop the server</source>
+        <translation>停止服务器</translation>
+    </message>
+    <message>
+        <source>Start the server</source>
+        <translation>启动服务器</translation>
+    </message>
+    <message>
+        <source>this computer only</source>
+        <translation>仅限这台电脑</translation>
+    </message>
+    <message>
+        <source>other computers too (with the key)</source>
+        <translation>这台电脑以及其他电脑（需密钥）</translation>
+    </message>
+    <message>
+        <source>Running; reachable from {0}.</source>
+        <translation>正在运行；可访问范围：{0}。</translation>
+    </message>
+    <message>
+        <source>Off: nothing listens.</source>
+        <translation>已关闭：未监听任何连接。</translation>
+    </message>
+    <message>
+        <source>Other computers need an API key: type one or press New key.</source>
+        <translation>其他电脑需要 API 密钥：请输入一个，或按“生成密钥”。</translation>
     </message>
 </context>
 <context>
@@ -2054,464 +3156,12 @@ Run, customise and evaluate Llama-family models on this computer.</source>
 <context>
     <name>TrainView</name>
     <message>
-        <source>Drop files or folders here
-text: .txt .md .pdf .docx .html
-instructions: .jsonl .json .csv</source>
-        <translation>把文件或文件夹拖到这里
-文本：.txt .md .pdf .docx .html
-指令：.jsonl .json .csv</translation>
-    </message>
-    <message>
-        <source>Add files…</source>
-        <translation>添加文件…</translation>
-    </message>
-    <message>
-        <source>Add folder…</source>
-        <translation>添加文件夹…</translation>
-    </message>
-    <message>
-        <source>Data preview</source>
-        <translation>数据预览</translation>
-    </message>
-    <message>
-        <source>Drop documents to see what they hold before adding them.</source>
-        <translation>拖入文档，先看看其中内容再添加。</translation>
-    </message>
-    <message>
-        <source>corpus name (optional)</source>
-        <translation>语料名称（可选）</translation>
-    </message>
-    <message>
-        <source>Corpus name</source>
-        <translation>语料名称</translation>
-    </message>
-    <message>
-        <source>Add as corpus</source>
-        <translation>添加为语料</translation>
-    </message>
-    <message>
-        <source>Corpora</source>
-        <translation>语料</translation>
-    </message>
-    <message>
-        <source>Edit instructions…</source>
-        <translation>编辑指令…</translation>
-    </message>
-    <message>
-        <source>Write instruction/response pairs, or draft them from documents with the chat model</source>
-        <translation>编写指令/回复对，或用对话模型从文档生成</translation>
-    </message>
-    <message>
-        <source>Remove</source>
-        <translation>移除</translation>
-    </message>
-    <message>
-        <source>&lt;b&gt;Training data&lt;/b&gt;</source>
-        <translation>&lt;b&gt;训练数据&lt;/b&gt;</translation>
-    </message>
-    <message>
-        <source>&lt;b&gt;Corpora&lt;/b&gt;</source>
-        <translation>&lt;b&gt;语料&lt;/b&gt;</translation>
-    </message>
-    <message>
         <source>Guided: Chinese model → merge → private SFT</source>
         <translation>引导：中文模型 → 合并 → 私有 SFT</translation>
     </message>
     <message>
-        <source>Base model</source>
-        <translation>基础模型</translation>
-    </message>
-    <message>
-        <source>Kind of training</source>
-        <translation>训练类型</translation>
-    </message>
-    <message>
-        <source>Continued pre-training (plain text)</source>
-        <translation>继续预训练（纯文本）</translation>
-    </message>
-    <message>
-        <source>Instruction tuning, SFT (pairs)</source>
-        <translation>指令微调，SFT（问答对）</translation>
-    </message>
-    <message>
-        <source>Training corpus</source>
-        <translation>训练语料</translation>
-    </message>
-    <message>
-        <source>Adapter name</source>
-        <translation>适配器名称</translation>
-    </message>
-    <message>
-        <source>Learning rate</source>
-        <translation>学习率</translation>
-    </message>
-    <message>
-        <source>Tokens per pre-training block, and the longest SFT example</source>
-        <translation>每个预训练块的词元数，以及最长的 SFT 样本</translation>
-    </message>
-    <message>
-        <source>New training job</source>
-        <translation>新训练任务</translation>
-    </message>
-    <message>
-        <source>Base model:</source>
-        <translation>基础模型：</translation>
-    </message>
-    <message>
-        <source>Kind:</source>
-        <translation>类型：</translation>
-    </message>
-    <message>
-        <source>Data:</source>
-        <translation>数据：</translation>
-    </message>
-    <message>
-        <source>Adapter name:</source>
-        <translation>适配器名称：</translation>
-    </message>
-    <message>
-        <source>Epochs:</source>
-        <translation>轮数：</translation>
-    </message>
-    <message>
-        <source>LoRA rank:</source>
-        <translation>LoRA 秩：</translation>
-    </message>
-    <message>
-        <source>Learning rate:</source>
-        <translation>学习率：</translation>
-    </message>
-    <message>
-        <source>Block (tokens):</source>
-        <translation>块（词元）：</translation>
-    </message>
-    <message>
-        <source>Advanced</source>
-        <translation>高级</translation>
-    </message>
-    <message>
-        <source>Apply suggestion</source>
-        <translation>应用建议</translation>
-    </message>
-    <message>
-        <source>Start</source>
-        <translation>开始</translation>
-    </message>
-    <message>
-        <source>Cancel</source>
-        <translation>取消</translation>
-    </message>
-    <message>
-        <source>Stop after the current step, keeping a checkpoint</source>
-        <translation>在当前步完成后停止，并保留检查点</translation>
-    </message>
-    <message>
-        <source>Resume</source>
-        <translation>继续</translation>
-    </message>
-    <message>
-        <source>Continue the selected run from its last checkpoint</source>
-        <translation>从上一个检查点继续所选运行</translation>
-    </message>
-    <message>
-        <source>2 × rank</source>
-        <translation>2 × 秩</translation>
-    </message>
-    <message>
-        <source>by epochs</source>
-        <translation>按轮数</translation>
-    </message>
-    <message>
-        <source>Gradient checkpointing (less memory, ~30 % slower)</source>
-        <translation>梯度检查点（更省内存，约慢 30%）</translation>
-    </message>
-    <message>
-        <source>e.g. embed_tokens, lm_head</source>
-        <translation>例如 embed_tokens, lm_head</translation>
-    </message>
-    <message>
-        <source>Modules trained in full rather than with LoRA</source>
-        <translation>完整训练而非用 LoRA 训练的模块</translation>
-    </message>
-    <message>
-        <source>off</source>
-        <translation>关闭</translation>
-    </message>
-    <message>
-        <source>Pre-training only: learn up to this many new tokens from the corpus</source>
-        <translation>仅预训练：最多从语料中学习这么多个新词元</translation>
-    </message>
-    <message>
-        <source>Fixes the train/validation split, LoRA&apos;s start and the data order</source>
-        <translation>决定训练/验证划分、LoRA 的初始值和数据顺序</translation>
-    </message>
-    <message>
-        <source>LoRA alpha:</source>
-        <translation>LoRA alpha：</translation>
-    </message>
-    <message>
-        <source>Dropout:</source>
-        <translation>Dropout：</translation>
-    </message>
-    <message>
-        <source>Batch:</source>
-        <translation>批大小：</translation>
-    </message>
-    <message>
-        <source>Grad accumulation:</source>
-        <translation>梯度累积：</translation>
-    </message>
-    <message>
-        <source>Max steps:</source>
-        <translation>最大步数：</translation>
-    </message>
-    <message>
-        <source>Warm-up ratio:</source>
-        <translation>预热比例：</translation>
-    </message>
-    <message>
-        <source>Evaluate every:</source>
-        <translation>评估间隔：</translation>
-    </message>
-    <message>
-        <source>Save every:</source>
-        <translation>保存间隔：</translation>
-    </message>
-    <message>
-        <source>Modules to save:</source>
-        <translation>需保存的模块：</translation>
-    </message>
-    <message>
-        <source>Extend vocabulary:</source>
-        <translation>扩展词表：</translation>
-    </message>
-    <message>
-        <source>Seed:</source>
-        <translation>随机种子：</translation>
-    </message>
-    <message>
-        <source>&lt;b&gt;No job running&lt;/b&gt;</source>
-        <translation>&lt;b&gt;没有正在运行的任务&lt;/b&gt;</translation>
-    </message>
-    <message>
-        <source>Training progress</source>
-        <translation>训练进度</translation>
-    </message>
-    <message>
-        <source>Loss</source>
-        <translation>损失</translation>
-    </message>
-    <message>
-        <source>step</source>
-        <translation>步</translation>
-    </message>
-    <message>
-        <source>loss</source>
-        <translation>损失</translation>
-    </message>
-    <message>
-        <source>Loss and evaluation loss appear here as the job runs.</source>
-        <translation>任务运行时，损失和评估损失会显示在这里。</translation>
-    </message>
-    <message>
-        <source>Training log</source>
-        <translation>训练日志</translation>
-    </message>
-    <message>
-        <source>Run</source>
-        <translation>运行</translation>
-    </message>
-    <message>
-        <source>Kind</source>
-        <translation>类型</translation>
-    </message>
-    <message>
-        <source>Status</source>
-        <translation>状态</translation>
-    </message>
-    <message>
-        <source>Steps</source>
-        <translation>步数</translation>
-    </message>
-    <message>
-        <source>Adapter</source>
-        <translation>适配器</translation>
-    </message>
-    <message>
-        <source>Past runs</source>
-        <translation>过往运行</translation>
-    </message>
-    <message>
         <source>&lt;b&gt;Runs&lt;/b&gt; (select one to see its curves)</source>
         <translation>&lt;b&gt;运行&lt;/b&gt;（选择一个查看其曲线）</translation>
-    </message>
-    <message>
-        <source> (merged)</source>
-        <translation>（已合并）</translation>
-    </message>
-    <message>
-        <source>text</source>
-        <translation>文本</translation>
-    </message>
-    <message>
-        <source>instructions</source>
-        <translation>指令</translation>
-    </message>
-    <message>
-        <source>mixed</source>
-        <translation>混合</translation>
-    </message>
-    <message>
-        <source>{0} tokens</source>
-        <translation>{0} 词元</translation>
-    </message>
-    <message>
-        <source>{0} characters</source>
-        <translation>{0} 字符</translation>
-    </message>
-    <message>
-        <source>created</source>
-        <translation>已创建</translation>
-    </message>
-    <message>
-        <source>running</source>
-        <translation>运行中</translation>
-    </message>
-    <message>
-        <source>cancelled</source>
-        <translation>已取消</translation>
-    </message>
-    <message>
-        <source>done</source>
-        <translation>已完成</translation>
-    </message>
-    <message>
-        <source>failed</source>
-        <translation>失败</translation>
-    </message>
-    <message>
-        <source>interrupted</source>
-        <translation>已中断</translation>
-    </message>
-    <message>
-        <source>Add training documents</source>
-        <translation>添加训练文档</translation>
-    </message>
-    <message>
-        <source>Documents and data (*.txt *.md *.pdf *.docx *.html *.htm *.jsonl *.json *.csv)</source>
-        <translation>文档和数据 (*.txt *.md *.pdf *.docx *.html *.htm *.jsonl *.json *.csv)</translation>
-    </message>
-    <message>
-        <source>Add a folder of documents</source>
-        <translation>添加文档文件夹</translation>
-    </message>
-    <message>
-        <source>&lt;p&gt;Reading {0} item(s)…&lt;/p&gt;</source>
-        <translation>&lt;p&gt;正在读取 {0} 项…&lt;/p&gt;</translation>
-    </message>
-    <message>
-        <source>Reading documents…</source>
-        <translation>正在读取文档…</translation>
-    </message>
-    <message>
-        <source> and {0} more</source>
-        <translation>，另有 {0} 项</translation>
-    </message>
-    <message>
-        <source>&lt;h3&gt;Preview: {0}{1}&lt;/h3&gt;</source>
-        <translation>&lt;h3&gt;预览：{0}{1}&lt;/h3&gt;</translation>
-    </message>
-    <message>
-        <source>plain text</source>
-        <translation>纯文本</translation>
-    </message>
-    <message>
-        <source>not counted</source>
-        <translation>未统计</translation>
-    </message>
-    <message>
-        <source>Files read</source>
-        <translation>已读取文件</translation>
-    </message>
-    <message>
-        <source>Characters</source>
-        <translation>字符数</translation>
-    </message>
-    <message>
-        <source>Tokens</source>
-        <translation>词元数</translation>
-    </message>
-    <message>
-        <source>Languages</source>
-        <translation>语言</translation>
-    </message>
-    <message>
-        <source>Encodings</source>
-        <translation>编码</translation>
-    </message>
-    <message>
-        <source>Passages (train / validation)</source>
-        <translation>段落（训练 / 验证）</translation>
-    </message>
-    <message>
-        <source>Conversations (train / validation)</source>
-        <translation>对话（训练 / 验证）</translation>
-    </message>
-    <message>
-        <source>Duplicates dropped</source>
-        <translation>已去除的重复项</translation>
-    </message>
-    <message>
-        <source>&lt;p&gt;&lt;b&gt;Skipped {0} file(s):&lt;/b&gt;&lt;/p&gt;</source>
-        <translation>&lt;p&gt;&lt;b&gt;跳过了 {0} 个文件：&lt;/b&gt;&lt;/p&gt;</translation>
-    </message>
-    <message>
-        <source>&lt;p&gt;{0} record(s) left out, e.g. {1}&lt;/p&gt;</source>
-        <translation>&lt;p&gt;省略了 {0} 条记录，例如 {1}&lt;/p&gt;</translation>
-    </message>
-    <message>
-        <source>Drop or choose documents first.</source>
-        <translation>请先拖入或选择文档。</translation>
-    </message>
-    <message>
-        <source>Adding the corpus…</source>
-        <translation>正在添加语料…</translation>
-    </message>
-    <message>
-        <source>Added the corpus {0}.</source>
-        <translation>已添加语料 {0}。</translation>
-    </message>
-    <message>
-        <source>Remove corpus</source>
-        <translation>移除语料</translation>
-    </message>
-    <message>
-        <source>Remove the corpus &apos;{0}&apos;? Runs made from it keep their own token data.</source>
-        <translation>要移除语料“{0}”吗？由它训练的运行会保留各自的词元数据。</translation>
-    </message>
-    <message>
-        <source>The learning rate must be a number, such as 2e-4.</source>
-        <translation>学习率必须是数字，例如 2e-4。</translation>
-    </message>
-    <message>
-        <source>Estimating memory…</source>
-        <translation>正在估算内存…</translation>
-    </message>
-    <message>
-        <source>GPU memory</source>
-        <translation>显存</translation>
-    </message>
-    <message>
-        <source>memory</source>
-        <translation>内存</translation>
-    </message>
-    <message>
-        <source>Memory: about {0} of {1} needed, {2} free — fits.</source>
-        <translation>内存：约需 {0} {1}，可用 {2} — 够用。</translation>
-    </message>
-    <message>
-        <source>Applied the suggested settings.</source>
-        <translation>已应用建议的设置。</translation>
     </message>
     <message>
         <source>A job is running; cancel it or wait for it to finish.</source>
@@ -2534,104 +3184,12 @@ instructions: .jsonl .json .csv</source>
         <translation>已重新连接到正在运行的任务 {0}。</translation>
     </message>
     <message>
-        <source>Stopping after the current step (a checkpoint is kept)…</source>
-        <translation>将在当前步完成后停止（保留检查点）…</translation>
-    </message>
-    <message>
-        <source>&lt;b&gt;{0}&lt;/b&gt; — running</source>
-        <translation>&lt;b&gt;{0}&lt;/b&gt; — 运行中</translation>
-    </message>
-    <message>
-        <source>Starting the training process…</source>
-        <translation>正在启动训练进程…</translation>
-    </message>
-    <message>
-        <source>step %v of %m</source>
-        <translation>第 %v 步，共 %m 步</translation>
-    </message>
-    <message>
-        <source>{0} steps on {1}; about {2} of memory.</source>
-        <translation>{0} 步，在 {1} 上；约需 {2} 内存。</translation>
-    </message>
-    <message>
-        <source>loss {0:.4f}</source>
-        <translation>损失 {0:.4f}</translation>
-    </message>
-    <message>
-        <source>eval {0:.4f}</source>
-        <translation>评估 {0:.4f}</translation>
-    </message>
-    <message>
-        <source>{0:,.0f} tokens/s</source>
-        <translation>{0:,.0f} 词元/秒</translation>
-    </message>
-    <message>
-        <source>ETA {0}</source>
-        <translation>预计剩余 {0}</translation>
-    </message>
-    <message>
-        <source>memory {0}</source>
-        <translation>内存 {0}</translation>
-    </message>
-    <message>
-        <source>eval loss</source>
-        <translation>评估损失</translation>
-    </message>
-    <message>
-        <source>, resuming after step {0}</source>
-        <translation>，从第 {0} 步之后继续</translation>
-    </message>
-    <message>
-        <source>Started: {0} steps over {1} examples on {2}{3}.</source>
-        <translation>已开始：{0} 步，{1} 个样本，在 {2} 上{3}。</translation>
-    </message>
-    <message>
-        <source>The data has no validation split, so there is no eval loss.</source>
-        <translation>数据没有验证集，因此没有评估损失。</translation>
-    </message>
-    <message>
-        <source>step {0}/{1}  loss {2:.4f}  lr {3:.2e}</source>
-        <translation>第 {0}/{1} 步  损失 {2:.4f}  学习率 {3:.2e}</translation>
-    </message>
-    <message>
-        <source>{0} tokens/s</source>
-        <translation>{0} 词元/秒</translation>
-    </message>
-    <message>
-        <source>step {0}  eval loss {1:.4f}</source>
-        <translation>第 {0} 步  评估损失 {1:.4f}</translation>
-    </message>
-    <message>
-        <source>Checkpoint saved at step {0}.</source>
-        <translation>已在第 {0} 步保存检查点。</translation>
-    </message>
-    <message>
-        <source>Done: the adapter {0} is in the library.</source>
-        <translation>完成：适配器 {0} 已在模型库中。</translation>
-    </message>
-    <message>
-        <source>Cancelled after step {0}; Resume continues from there.</source>
-        <translation>已在第 {0} 步后取消；“继续”会从那里接着训练。</translation>
-    </message>
-    <message>
-        <source>Error: {0}</source>
-        <translation>错误：{0}</translation>
-    </message>
-    <message>
         <source>Training finished: the adapter {0} is in the library.</source>
         <translation>训练完成：适配器 {0} 已在模型库中。</translation>
     </message>
     <message>
-        <source>Cancelled; Resume continues from the last checkpoint.</source>
-        <translation>已取消；“继续”会从上一个检查点接着训练。</translation>
-    </message>
-    <message>
-        <source>Training cancelled; a checkpoint was kept.</source>
-        <translation>训练已取消；检查点已保留。</translation>
-    </message>
-    <message>
-        <source>Stopped: {0}</source>
-        <translation>已停止：{0}</translation>
+        <source>Training stopped; the last checkpoint was kept.</source>
+        <translation>训练已停止；已保留上一个检查点。</translation>
     </message>
     <message>
         <source>The training job stopped.</source>
@@ -2664,6 +3222,61 @@ instructions: .jsonl .json .csv</source>
     <message>
         <source>Created the model {0}.</source>
         <translation>已创建模型 {0}。</translation>
+    </message>
+</context>
+<context>
+    <name>Transcript</name>
+    <message>
+        <source>Copy code</source>
+        <translation>复制代码</translation>
+    </message>
+    <message>
+        <source>Transcript</source>
+        <translation>对话记录</translation>
+    </message>
+    <message>
+        <source>Ask anything. Everything stays on this computer.</source>
+        <translation>随便问。所有内容都留在这台电脑上。</translation>
+    </message>
+    <message>
+        <source>writing…</source>
+        <translation>正在生成…</translation>
+    </message>
+    <message>
+        <source>You</source>
+        <translation>你</translation>
+    </message>
+    <message>
+        <source>Copy</source>
+        <translation>复制</translation>
+    </message>
+    <message>
+        <source>Edit</source>
+        <translation>编辑</translation>
+    </message>
+    <message>
+        <source>Rate</source>
+        <translation>评分</translation>
+    </message>
+    <message>
+        <source>Regenerate</source>
+        <translation>重新生成</translation>
+    </message>
+    <message>
+        <source> · stopped</source>
+        <translation> · 已停止</translation>
+    </message>
+    <message>
+        <source>{0} tokens/s</source>
+        <translation>{0} 词元/秒</translation>
+    </message>
+    <message>
+        <source>Sources:</source>
+        <translation>来源：</translation>
+    </message>
+    <message>
+        <source>note</source>
+        <translation>备注</translation>
     </message>
 </context>
 <context>
