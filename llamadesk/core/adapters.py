@@ -26,7 +26,13 @@ from llamadesk.core.errors import (
 )
 from llamadesk.core.formats import hf
 from llamadesk.core.i18n import _
-from llamadesk.core.library import DamagedEntry, damaged_entries, entry_folder, entry_folders, read_manifest
+from llamadesk.core.library import (
+    DamagedEntry,
+    damaged_entries,
+    entry_folder,
+    read_manifest,
+    readable_entries,
+)
 from llamadesk.core.names import shown
 from llamadesk.core.progress import Progress
 
@@ -83,12 +89,11 @@ class AdapterEntry:
 
 def list_adapters(base_id: str | None = None) -> list[AdapterEntry]:
     """Every usable adapter, or only those made for `base_id`; damaged ones are `damaged_adapters`."""
-    entries = []
-    for folder in entry_folders(paths.adapters_dir()):
-        manifest = read_manifest(folder, MANIFEST)
-        if isinstance(manifest, dict) and (base_id is None or manifest.get("base_id") == base_id):
-            entries.append(AdapterEntry(folder.name, folder, manifest))
-    return entries
+    return [
+        AdapterEntry(folder.name, folder, manifest)
+        for folder, manifest in readable_entries(paths.adapters_dir(), MANIFEST)
+        if base_id is None or manifest.get("base_id") == base_id
+    ]
 
 
 def damaged_adapters() -> list[DamagedEntry]:

@@ -125,6 +125,12 @@ def entry_folders(root: Path) -> list[Path]:
     return [p for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith(".")]
 
 
+def readable_entries(root: Path, file: str) -> list[tuple[Path, dict]]:
+    """(folder, manifest) of the entries of the library at `root` whose manifest `file` reads."""
+    found = ((folder, read_manifest(folder, file)) for folder in entry_folders(root))
+    return [(folder, manifest) for folder, manifest in found if isinstance(manifest, dict)]
+
+
 def damaged_entries(root: Path, file: str) -> list[DamagedEntry]:
     """The entries of the library at `root` whose manifest `file` cannot be read."""
     found = (read_manifest(folder, file) for folder in entry_folders(root))
@@ -178,12 +184,7 @@ def detect_format(src: Path) -> str:
 
 def list_models() -> list[ModelEntry]:
     """The usable models; damaged ones are listed by `damaged_models`."""
-    entries = []
-    for folder in entry_folders(paths.models_dir()):
-        manifest = read_manifest(folder, MANIFEST)
-        if isinstance(manifest, dict):
-            entries.append(ModelEntry(folder.name, folder, manifest))
-    return entries
+    return [ModelEntry(f.name, f, manifest) for f, manifest in readable_entries(paths.models_dir(), MANIFEST)]
 
 
 def damaged_models() -> list[DamagedEntry]:

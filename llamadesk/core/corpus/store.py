@@ -26,8 +26,8 @@ from llamadesk.core.library import (
     adding_entry,
     damaged_entries,
     entry_folder,
-    entry_folders,
     read_manifest,
+    readable_entries,
 )
 from llamadesk.core.names import is_valid_name, shown
 from llamadesk.core.progress import Progress
@@ -194,12 +194,7 @@ def _move_line(source: Path, target: Path, ordinal: int) -> None:
 
 def list_corpora() -> list[CorpusEntry]:
     """The usable corpora; damaged ones are listed by `damaged_corpora`."""
-    entries = []
-    for folder in entry_folders(data_paths.corpora_dir()):
-        manifest = read_manifest(folder, MANIFEST)
-        if isinstance(manifest, dict):
-            entries.append(CorpusEntry(folder.name, folder, manifest))
-    return entries
+    return [CorpusEntry(f.name, f, m) for f, m in readable_entries(data_paths.corpora_dir(), MANIFEST)]
 
 
 def damaged_corpora() -> list[DamagedEntry]:
