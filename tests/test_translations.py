@@ -164,6 +164,19 @@ def test_user_visible_strings_are_wrapped_for_translation() -> None:
     assert not problems, "Wrap these in self.tr(...):\n" + "\n".join(problems)
 
 
+def test_no_tr_call_hides_inside_an_f_string() -> None:
+    """lupdate does not look inside an f-string's braces: a tr() there never reaches the catalogue
+    and shows English in a Chinese window."""
+    problems = []
+    for path in sorted([*UI_DIR.glob("*.py"), *UI_DIR.glob("*/*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.JoinedStr):
+                for call in ast.walk(node):
+                    if isinstance(call, ast.Call) and getattr(call.func, "attr", None) in ("tr", "translate"):
+                        problems.append(f"{path.name}:{call.lineno}: {ast.unparse(call)}")
+    assert not problems, "Call tr() before the f-string:\n" + "\n".join(problems)
+
+
 def _messages(ts: Path) -> list[tuple[str, str, ET.Element]]:
     root = ET.parse(ts).getroot()
     return [

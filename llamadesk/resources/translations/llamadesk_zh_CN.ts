@@ -1921,6 +1921,10 @@ instructions: .jsonl .json .csv</source>
         <source>Answer in the data</source>
         <translation>数据中的答案</translation>
     </message>
+    <message>
+        <source>Sample {0}</source>
+        <translation>示例 {0}</translation>
+    </message>
 </context>
 <context>
     <name>MainWindow</name>
@@ -2526,6 +2530,18 @@ damaged</source>
     <message>
         <source>Replies</source>
         <translation>回复</translation>
+    </message>
+    <message>
+        <source>Question</source>
+        <translation>问题</translation>
+    </message>
+    <message>
+        <source>Expected</source>
+        <translation>参考答案</translation>
+    </message>
+    <message>
+        <source>(not asked)</source>
+        <translation>（未提问）</translation>
     </message>
 </context>
 <context>

@@ -67,12 +67,14 @@ class RepliesDialog(QDialog):
         if not 0 <= row < len(self.questions):
             return
         entry = self.questions[row]
+        # tr() outside the f-strings, where lupdate sees it.
+        question, expected, not_asked = self.tr("Question"), self.tr("Expected"), self.tr("(not asked)")
         parts = [
-            f"<p><b>{self.tr('Question')}</b><br>{escape(entry.question).replace(chr(10), '<br>')}</p>",
-            f"<p><b>{self.tr('Expected')}</b><br>{escape(entry.answer)}</p>",
+            f"<p><b>{question}</b><br>{escape(entry.question).replace(chr(10), '<br>')}</p>",
+            f"<p><b>{expected}</b><br>{escape(entry.answer)}</p>",
         ]
         for variant in self.variants:
             item = entry.replies.get(variant)
             parts.append(f"<hr><p><b>{escape(variant.label)}</b></p>")
-            parts.append(reply_html(item) if item else f"<p><i>{self.tr('(not asked)')}</i></p>")
+            parts.append(reply_html(item) if item else f"<p><i>{not_asked}</i></p>")
         self.replies_text.setHtml("".join(parts))

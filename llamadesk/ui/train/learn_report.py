@@ -105,5 +105,6 @@ class LearnReport(QTextBrowser):
                 f"{html.escape(text)}</p>"
                 for word, text in lines
             )
-            parts.append(f"<p><b>{html.escape(self.tr('Sample {0}').format(number))}</b></p>{body}")
+            title = self.tr("Sample {0}").format(number)  # tr() outside the f-string, where lupdate sees it
+            parts.append(f"<p><b>{html.escape(title)}</b></p>{body}")
         return "".join(parts)
