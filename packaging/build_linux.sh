@@ -17,7 +17,7 @@ fi
 version=$(.venv/bin/python -c "import llamadesk; print(llamadesk.__version__)")
 
 # Ship compiled translations beside their .ts (the app then needs no lrelease at run time).
-for ts in llamadesk/resources/translations/*.ts; do
+for ts in resources/translations/*.ts; do
     .venv/bin/pyside6-lrelease -silent "$ts" -qm "${ts%.ts}.qm"
 done
 
@@ -27,8 +27,7 @@ done
 find dist/LlamaDesk -name "*.qm" -exec touch {} +
 
 # Desktop integration inside the folder: packaging/linux/install.sh links them into ~/.local.
-cp packaging/linux/llamadesk.desktop dist/LlamaDesk/
-cp llamadesk/resources/icons/llamadesk.svg dist/LlamaDesk/
+cp resources/desktop/llamadesk.desktop resources/icons/llamadesk.svg dist/LlamaDesk/
 cp packaging/linux/install.sh dist/LlamaDesk/
 
 tarball="dist/LlamaDesk-${version}-linux-x86_64.tar.gz"

@@ -4,12 +4,13 @@ for the suite and runs with packaging/build_linux.sh and packaging/smoke_test_li
 import configparser
 import pkgutil
 import sys
+import tomllib
 from pathlib import Path
 
-from PySide6.QtGui import QIcon
+from PySide6.QtGui import QIcon, QImage
 
 import llamadesk.cli
-from llamadesk.core import starter
+from llamadesk.core import resources, starter
 from llamadesk.ui import train_process
 from llamadesk.ui.app import ICON
 
@@ -53,9 +54,40 @@ def test_the_icon_loads(qapp):
 def test_the_desktop_entry():
     entry = configparser.ConfigParser(interpolation=None)
     entry.optionxform = str
-    entry.read(ROOT / "packaging" / "linux" / "llamadesk.desktop")
+    entry.read(ROOT / "resources" / "desktop" / "llamadesk.desktop")
     desktop = entry["Desktop Entry"]
     assert desktop["Exec"] == "LlamaDesk"
     assert desktop["Icon"] == ICON.stem
     assert desktop["Categories"] == "Utility;Development;"
     assert desktop["StartupWMClass"] == "LlamaDesk"
+
+
+def test_the_wheel_lists_every_package_and_carries_the_resources():
+    """pyproject.toml lists the packages by hand (resources/ is mapped into the package from
+    outside it), so a new subpackage must be added there: this notices one that is not."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    folders = sorted(
+        ".".join(init.parent.relative_to(ROOT).parts) for init in (ROOT / "llamadesk").rglob("__init__.py")
+    )
+    assert sorted(config["packages"]) == sorted([*folders, "llamadesk.resources"])
+    assert config["package-dir"] == {"llamadesk.resources": "resources"}
+
+
+def test_resources_are_read_from_the_package_when_installed_and_the_checkout_otherwise(monkeypatch, tmp_path):
+    assert resources.resources_dir() == ROOT / "resources"
+    assert resources.resource("icons", "llamadesk.svg").is_file()
+    package = tmp_path / "llamadesk"
+    (package / "resources").mkdir(parents=True)
+    monkeypatch.setattr(resources, "_PACKAGE", package)
+    assert resources.resources_dir() == package / "resources"
+
+
+def test_the_build_draws_the_windows_icon_from_the_svg(qapp, tmp_path):
+    sys.path.insert(0, str(ROOT / "packaging"))
+    try:
+        from app_icons import make_icons
+    finally:
+        sys.path.remove(str(ROOT / "packaging"))
+    icon = QImage(str(make_icons(tmp_path)["ico"]))
+    assert (icon.width(), icon.height()) == (256, 256)
+    assert icon.pixelColor(32, 32).name() == "#2f5d8a"  # the SVG's background

@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 UI_DIR = ROOT / "llamadesk" / "ui"
-TS_FILE = ROOT / "llamadesk" / "resources" / "translations" / "llamadesk_zh_CN.ts"
+TS_FILE = ROOT / "resources" / "translations" / "llamadesk_zh_CN.ts"
 # Installed with PySide6 beside the interpreter running the tests (CI's venv as well as ours).
 LUPDATE = Path(sys.executable).parent / "pyside6-lupdate"
 

@@ -23,9 +23,11 @@ import sys
 from functools import cache
 from pathlib import Path
 
+from llamadesk.core.resources import resource
+
 log = logging.getLogger("llamadesk")
 
-CATALOGUES = Path(__file__).resolve().parent.parent / "resources" / "translations"
+CATALOGUES = resource("translations")
 ENGLISH = "en"
 # The environment variable that overrides the system locale, for the GUI, the CLI and the runner.
 LANGUAGE_VARIABLE = "LLAMADESK_LANG"

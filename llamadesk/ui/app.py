@@ -4,7 +4,6 @@ import logging
 import os
 import sys
 import traceback
-from pathlib import Path
 from types import TracebackType
 
 from PySide6.QtCore import Qt, QTimer
@@ -16,6 +15,7 @@ from llamadesk.core.atomic import clean_leftovers
 from llamadesk.core.errors import LlamaDeskError
 from llamadesk.core.logs import setup_logging
 from llamadesk.core.paths import APP_NAME, data_home, pin_data_home
+from llamadesk.core.resources import resource
 from llamadesk.ui.settings import AppSettings
 from llamadesk.ui.single_instance import SingleInstance, notify_running
 from llamadesk.ui.theme import apply_theme
@@ -23,7 +23,7 @@ from llamadesk.ui.translations import install_translator
 
 log = logging.getLogger("llamadesk.ui")
 
-ICON = Path(__file__).resolve().parent.parent / "resources" / "icons" / "llamadesk.svg"
+ICON = resource("icons", "llamadesk.svg")
 
 
 def _install_excepthook() -> None:
@@ -53,7 +53,7 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     app.setApplicationVersion(__version__)
     app.setOrganizationName(APP_NAME)
     app.setWindowIcon(QIcon(str(ICON)))
-    # Matches packaging/linux/llamadesk.desktop, so docks group the window under its launcher.
+    # Matches resources/desktop/llamadesk.desktop, so docks group the window under its launcher.
     app.setDesktopFileName("llamadesk")
     settings = AppSettings()
     settings.move_legacy_data_folder()

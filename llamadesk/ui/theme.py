@@ -6,11 +6,12 @@ Qt is told the scheme too (QStyleHints.setColorScheme), so native dialogs and ti
 where the platform supports that. Widgets that paint their own colours (charts, the chat transcript)
 read them from the palette and repaint on QEvent.PaletteChange."""
 
-from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
+
+from llamadesk.core.resources import resource
 
 _Role = QPalette.ColorRole
 _Group = QPalette.ColorGroup
@@ -52,7 +53,7 @@ def _dark_palette() -> QPalette:
     return palette
 
 
-_ICONS = Path(__file__).resolve().parent.parent / "resources" / "icons"
+_ICONS = resource("icons")
 # Fusion outlines check boxes and radio buttons in the window colour made darker, which on a dark
 # window is next to invisible: in the dark theme they get an outline that reads, and a tick.
 _DARK_INDICATORS = """

@@ -15,10 +15,11 @@ from PySide6.QtCore import QCoreApplication, QLibraryInfo, QLocale, QTranslator
 from llamadesk.core import i18n
 from llamadesk.core.errors import LlamaDeskError
 from llamadesk.core.paths import data_home
+from llamadesk.core.resources import resource
 
 log = logging.getLogger("llamadesk.ui")
 
-CATALOGUES = Path(__file__).resolve().parent.parent / "resources" / "translations"
+CATALOGUES = resource("translations")
 ENGLISH = "en"
 
 # Kept so they stay alive (Qt does not own them) and so a second call replaces rather than stacks them.

@@ -14,7 +14,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q "pyinstaller==${PYINSTALLER_VERSION}"
 version=$(.venv/bin/python -c "import llamadesk; print(llamadesk.__version__)")
-for ts in llamadesk/resources/translations/*.ts; do
+for ts in resources/translations/*.ts; do
     .venv/bin/pyside6-lrelease -silent "$ts" -qm "${ts%.ts}.qm"
 done
 

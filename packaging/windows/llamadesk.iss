@@ -28,6 +28,8 @@ SourceDir=..\..
 OutputDir=dist
 OutputBaseFilename=LlamaDesk-{#AppVersion}-windows-x64-setup
 UninstallDisplayIcon={app}\LlamaDesk.exe
+; Drawn from resources/icons/llamadesk.svg by packaging/app_icons.py when the spec builds the app.
+SetupIconFile=build\icons\llamadesk.ico
 WizardStyle=modern
 
 [Tasks]

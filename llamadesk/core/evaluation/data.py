@@ -6,7 +6,6 @@ exactly as a training corpus would, and a file that is not text is refused with 
 import hashlib
 import json
 from collections.abc import Iterator
-from importlib import resources
 from pathlib import Path
 
 from llamadesk.core import paths
@@ -15,6 +14,7 @@ from llamadesk.core.corpus.reading import read_documents as read_corpus_document
 from llamadesk.core.corpus.store import MANIFEST, UNIT_FILES, get_corpus
 from llamadesk.core.errors import CorpusError, NotFoundError
 from llamadesk.core.i18n import _
+from llamadesk.core.resources import resource
 
 SAMPLE_PREFIX = "sample:"
 CORPUS_PREFIX = "corpus:"
@@ -74,7 +74,7 @@ def dataset_sha256(path: Path) -> str:
 
 
 def samples_root() -> Path:
-    return Path(str(resources.files("llamadesk") / "resources" / "samples"))
+    return resource("samples")
 
 
 def sample_names() -> list[str]:
