@@ -90,7 +90,7 @@ def test_send_streams_the_reply_and_commits_it(qtbot, view):
     assert view.conversation_list.currentItem().text() == "Hello"
     assert statuses and statuses[-1].startswith("tiny · torch · cpu · float32 · ")
     assert "tokens/s" in statuses[-1] and "first token" in statuses[-1]
-    assert view.status_text == statuses[-1]
+    assert view.model_session.status_text == statuses[-1]
     assert "reached the max new tokens" in view.notice.text()
 
 
@@ -155,17 +155,17 @@ def test_regenerate_keeps_the_earlier_reply_as_a_version(qtbot, view):
     assert second.settings["seed"] == 2
     assert "2/2" in view.transcript.toPlainText()
     with qtbot.waitSignal(view.reply_finished, timeout=60_000):
-        view._on_anchor_clicked(QUrl(f"regenerate:{second.id}"))  # the link in the transcript
+        view.transcript.follow_link(QUrl(f"regenerate:{second.id}"))  # the link in the transcript
     third = _saved(view)[-1]
     assert len(_saved(view)) == 2 and "3/3" in view.transcript.toPlainText()
     assert [m.id for m in view.history.alternatives(third.id)] == [first.id, second.id, third.id]
-    view._on_anchor_clicked(QUrl(f"previous:{third.id}"))  # ‹ flips back to the second version
+    view.transcript.follow_link(QUrl(f"previous:{third.id}"))  # ‹ flips back to the second version
     assert _saved(view)[-1].id == second.id and "2/3" in view.transcript.toPlainText()
-    view._on_anchor_clicked(QUrl(f"previous:{second.id}"))
+    view.transcript.follow_link(QUrl(f"previous:{second.id}"))
     assert _saved(view)[-1].id == first.id and "1/3" in view.transcript.toPlainText()
-    view._on_anchor_clicked(QUrl(f"previous:{first.id}"))  # there is none before the first
+    view.transcript.follow_link(QUrl(f"previous:{first.id}"))  # there is none before the first
     assert _saved(view)[-1].id == first.id
-    view._on_anchor_clicked(QUrl(f"next:{first.id}"))
+    view.transcript.follow_link(QUrl(f"next:{first.id}"))
     assert _saved(view)[-1].id == second.id
     # The next message is written to the version shown.
     with qtbot.waitSignal(view.reply_finished, timeout=60_000):
@@ -178,7 +178,7 @@ def test_edit_a_message_and_resend(qtbot, view):
         with qtbot.waitSignal(view.reply_finished, timeout=60_000):
             _type_and_send(qtbot, view, text)
     first = _saved(view)[0]
-    view._on_anchor_clicked(QUrl(f"edit:{first.id}"))
+    view.transcript.follow_link(QUrl(f"edit:{first.id}"))
     assert view.input.toPlainText() == "Hello" and "Editing" in view.notice.text()
     view.input.setPlainText("Hello again")
     with qtbot.waitSignal(view.reply_finished, timeout=60_000):
@@ -191,7 +191,7 @@ def test_copy_a_message(qtbot, view):
     with qtbot.waitSignal(view.reply_finished, timeout=60_000):
         _type_and_send(qtbot, view, "Hello")
     question, reply = _saved(view)
-    view._on_anchor_clicked(QUrl(f"copy:{reply.id}"))
+    view.transcript.follow_link(QUrl(f"copy:{reply.id}"))
     assert QGuiApplication.clipboard().text() == reply.content
     view.copy_message(question.id)
     assert QGuiApplication.clipboard().text() == "Hello"
@@ -270,13 +270,13 @@ def test_search_rename_delete_export(qtbot, view, tmp_path):
 
     view.conversation_list.item(view.conversation_ids().index(llamas)).setText("Llama facts")  # inline edit
     assert view.history.get(llamas).title == "Llama facts"
-    view.export_conversation(llamas, tmp_path / "llamas.md", "markdown")
-    view.export_conversation(llamas, tmp_path / "llamas.json", "json")
+    view.conversation_actions.export(llamas, tmp_path / "llamas.md", "markdown")
+    view.conversation_actions.export(llamas, tmp_path / "llamas.json", "json")
     assert (tmp_path / "llamas.md").read_text(encoding="utf-8").startswith("# Llama facts")
     assert '"Tell me about llamas"' in (tmp_path / "llamas.json").read_text(encoding="utf-8")
 
     view.open_conversation(llamas)
-    view.delete_conversation(llamas)
+    view.conversation_actions.delete(llamas)
     assert view.conversation_ids() == [beijing] and view.current_conversation() is None
 
 
@@ -285,7 +285,7 @@ def test_deleting_the_conversation_that_streams_discards_its_reply(qtbot, view):
     with qtbot.waitSignal(view.controller.token_received, timeout=60_000):
         _type_and_send(qtbot, view, "Hello")
     doomed = view.current_conversation()
-    view.delete_conversation(doomed)
+    view.conversation_actions.delete(doomed)
     qtbot.waitUntil(lambda: not view.is_generating(), timeout=60_000)
     assert view.history.conversations() == []
 
@@ -354,7 +354,7 @@ def test_adapter_dropdown_switches_on_the_worker(qtbot, view, tiny_model_dir, tm
     ]
     with qtbot.waitSignal(view.controller.adapter_changed, timeout=60_000):
         view.adapter_combo.setCurrentIndex(1)
-    assert "tiny + style" in view.status_text
+    assert "tiny + style" in view.model_session.status_text
     with qtbot.waitSignal(view.reply_finished, timeout=60_000):
         _type_and_send(qtbot, view, "Hello")
     with_adapter = _saved(view)[-1]
@@ -376,7 +376,7 @@ def test_model_removed_while_loaded_keeps_answering(qtbot, tiny_model_dir, tmp_p
         shutil.rmtree(folder)
         library.remove_model("doomed")
         view.refresh_models()
-        assert view.current_model() == "doomed"
+        assert view.model_session.chosen() == "doomed"
         assert "removed from the library" in view.model_combo.currentText()
         with qtbot.waitSignal(view.reply_finished, timeout=60_000):
             _type_and_send(qtbot, view, "Hello")
@@ -396,7 +396,7 @@ def test_a_model_whose_files_vanished_before_loading(qtbot, tiny_model_dir, tmp_
     view.show()
     try:
         qtbot.waitUntil(lambda: "missing" in view.notice.text(), timeout=60_000)
-        assert view.loaded_model() is None and view.status_text == "No model loaded"
+        assert view.loaded_model() is None and view.model_session.status_text == "No model loaded"
         view.input.setPlainText("Hello")
         with qtbot.waitSignal(view.reply_failed, timeout=60_000) as failed:
             view.send()
@@ -411,7 +411,7 @@ def test_no_model_in_the_library(qtbot):
     qtbot.addWidget(view)
     view.show()
     try:
-        assert view.status_text == "No model loaded"
+        assert view.model_session.status_text == "No model loaded"
         view.input.setPlainText("Hello")
         assert view.send() is False and "import one" in view.notice.text()
     finally:
@@ -495,7 +495,7 @@ def test_rate_a_reply_with_the_buttons(qtbot, bare_view):
     view = bare_view
     (reply,) = _conversation_with_replies(view, ["Paris is the capital of France."])
     bar = view.rating_bar
-    assert view.rating_bar_target() == reply  # under the last reply without hovering
+    assert view.transcript.rating_bar_target() == reply  # under the last reply without hovering
     assert not bar.up_button.isChecked() and [b.text() for b in bar.star_buttons] == ["☆"] * 5
 
     _click(qtbot, bar.up_button)
@@ -548,7 +548,7 @@ def test_the_rating_bar_follows_the_pointer_and_the_rate_link(qtbot, bare_view):
 
     view = bare_view
     first, second = _conversation_with_replies(view, ["First answer.", "Second answer."])
-    assert view.rating_bar_target() == second
+    assert view.transcript.rating_bar_target() == second
     document = view.transcript.document()
     where = document.find("First answer.")
     assert not where.isNull()
@@ -556,14 +556,14 @@ def test_the_rating_bar_follows_the_pointer_and_the_rate_link(qtbot, bare_view):
     cursor.setPosition(where.selectionStart() + 2)
     point = view.transcript.cursorRect(cursor).center()
     qtbot.mouseMove(view.transcript.viewport(), point)
-    qtbot.waitUntil(lambda: view.rating_bar_target() == first)
+    qtbot.waitUntil(lambda: view.transcript.rating_bar_target() == first)
     bar_top = view.rating_bar.geometry().top()
     assert bar_top > point.y()  # under the reply it rates
     _click(qtbot, view.rating_bar.star_buttons[1])
     assert view.history.rating(first).stars == 2 and view.history.rating(second) is None
 
-    view._on_anchor_clicked(QUrl(f"rate:{second}"))  # the Rate link beside the reply's name
-    assert view.rating_bar_target() == second
+    view.transcript.follow_link(QUrl(f"rate:{second}"))  # the Rate link beside the reply's name
+    assert view.transcript.rating_bar_target() == second
     assert view.rating_bar.up_button.hasFocus()
     qtbot.keyClick(view.rating_bar.up_button, Qt.Key.Key_Space)  # the keyboard alone rates too
     assert view.history.rating(second).thumb == 1
@@ -594,7 +594,7 @@ def test_ratings_are_there_after_a_restart_and_go_with_a_regenerated_reply(qtbot
         with qtbot.waitSignal(view.reply_finished, timeout=60_000):
             _type_and_send(qtbot, view, "Hello")
         reply = _saved(view)[-1]
-        assert view.rating_bar_target() == reply.id  # a new reply can be rated at once
+        assert view.transcript.rating_bar_target() == reply.id  # a new reply can be rated at once
         _click(qtbot, view.rating_bar.up_button)
         _click(qtbot, view.rating_bar.star_buttons[4])
     finally:
@@ -604,14 +604,15 @@ def test_ratings_are_there_after_a_restart_and_go_with_a_regenerated_reply(qtbot
     again = _open_view(qtbot)
     try:
         again.conversation_list.setCurrentRow(0)
-        assert again.rating_bar_target() == reply.id
+        assert again.transcript.rating_bar_target() == reply.id
         assert again.rating_bar.up_button.isChecked() and again.rating_bar.star_buttons[4].text() == "★"
         assert "★★★★★" in again.transcript.toPlainText()
         with qtbot.waitSignal(again.reply_finished, timeout=60_000):
             again.regenerate()
         regenerated = _saved(again)[-1]
         assert again.history.rating(reply.id).stars == 5  # the earlier version keeps its rating
-        assert again.rating_bar_target() == regenerated.id and not again.rating_bar.up_button.isChecked()
+        assert again.transcript.rating_bar_target() == regenerated.id
+        assert not again.rating_bar.up_button.isChecked()
         assert "★" not in again.transcript.toPlainText()
     finally:
         again.shutdown()
@@ -657,7 +658,7 @@ def test_status_bar_names_quantised_weights(qtbot, tiny):
     library.set_quantization(tiny, "int8")
     view = _open_view(qtbot)
     try:
-        assert view.status_text.startswith("tiny · torch · cpu · float32 · int8 weights · ")
+        assert view.model_session.status_text.startswith("tiny · torch · cpu · float32 · int8 weights · ")
     finally:
         view.shutdown()
 
@@ -685,7 +686,7 @@ def test_code_blocks_are_highlighted_and_copied_with_their_link(qtbot, bare_view
     plain.setPosition(document.find("add").selectionStart() + 1)
     assert keyword.charFormat().foreground().color() != plain.charFormat().foreground().color()
     first_line = document.findBlock(found.selectionStart()).blockNumber()
-    view._on_anchor_clicked(QUrl(f"copy-code:{first_line}"))
+    view.transcript.follow_link(QUrl(f"copy-code:{first_line}"))
     assert QGuiApplication.clipboard().text() == code
 
 
@@ -727,7 +728,8 @@ def test_the_open_chat_and_the_adapter_come_back_after_a_restart(qtbot, tiny, ti
         assert again.current_conversation() == kept and "Remember this chat" in again.transcript.toPlainText()
         with qtbot.waitSignal(again.controller.adapter_changed, timeout=60_000):
             pass
-        assert again.adapter_combo.currentData() == "style" and "tiny + style" in again.status_text
+        assert again.adapter_combo.currentData() == "style"
+        assert "tiny + style" in again.model_session.status_text
     finally:
         again.shutdown()
 

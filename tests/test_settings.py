@@ -98,7 +98,7 @@ def test_dialog_shows_and_saves_every_setting(qtbot, tiny_model_dir):
     AppSettings().sampling = GenerationSettings(temperature=0.3)
     dialog = SettingsDialog(AppSettings())
     qtbot.addWidget(dialog)
-    assert dialog.temperature_spin.value() == pytest.approx(0.3)
+    assert dialog.sampling_fields.temperature_spin.value() == pytest.approx(0.3)
     assert dialog.model_combo.findData("tiny") > 0
     assert [dialog.language_combo.itemData(i) for i in range(dialog.language_combo.count())] == [
         "",
@@ -113,8 +113,8 @@ def test_dialog_shows_and_saves_every_setting(qtbot, tiny_model_dir):
     dialog.device_combo.setCurrentIndex(dialog.device_combo.findData("cpu"))
     dialog.dtype_combo.setCurrentIndex(dialog.dtype_combo.findData("float32"))
     dialog.threads_spin.setValue(1)
-    dialog.max_tokens_spin.setValue(64)
-    dialog.seed_spin.setValue(5)
+    dialog.sampling_fields.max_tokens_spin.setValue(64)
+    dialog.sampling_fields.seed_spin.setValue(5)
     dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
 
     saved = AppSettings()
@@ -128,8 +128,9 @@ def test_dialog_refuses_an_out_of_range_value_and_stays_open(qtbot):
     dialog = SettingsDialog(AppSettings())
     qtbot.addWidget(dialog)
     dialog.show()
-    dialog.top_p_spin.setMinimum(0.0)  # the spin box already prevents it; the settings check too
-    dialog.top_p_spin.setValue(0.0)
+    top_p = dialog.sampling_fields.top_p_spin
+    top_p.setMinimum(0.0)  # the spin box already prevents it; the settings check too
+    top_p.setValue(0.0)
     dialog.accept()
     assert dialog.isVisible() and "Top-p" in dialog.error_label.text()
     assert AppSettings().sampling == GenerationSettings()
@@ -154,7 +155,7 @@ def test_ok_in_settings_applies_theme_runtime_and_chat_defaults(
     dialog = window.open_settings()
     dialog.theme_combo.setCurrentIndex(dialog.theme_combo.findData("dark"))
     dialog.threads_spin.setValue(1)
-    dialog.temperature_spin.setValue(0.0)
+    dialog.sampling_fields.temperature_spin.setValue(0.0)
     dialog.language_combo.setCurrentIndex(dialog.language_combo.findData("zh_CN"))
     dialog.accept()
     assert is_dark(QApplication.instance().palette())

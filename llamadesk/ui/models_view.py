@@ -36,16 +36,9 @@ from PySide6.QtWidgets import (
 from llamadesk.core import library, memory_plan
 from llamadesk.core.errors import LlamaDeskError
 from llamadesk.ui.dialogs import confirm, show_error
+from llamadesk.ui.sizes import human_bytes
 from llamadesk.ui.task_bar import TaskBar
 from llamadesk.ui.tasks import Task
-
-
-def _human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024:
-            return f"{n:,.1f} {unit}"
-        n /= 1024
-    return f"{n:,.1f} TiB"
 
 
 class ImportDialog(QDialog):
@@ -325,8 +318,8 @@ class ModelsView(QWidget):
             self.breakdown.setItem(row, 2, count)
         params = info["parameters"]
         verdict = self.tr("equal ✔") if params["match"] else self.tr("DIFFERENT ✘")
-        memory = " · ".join(f"{k} {_human_bytes(v)}" for k, v in info["memory_bytes"].items())
-        kv = _human_bytes(info["kv_cache_bytes_per_token"]["bf16"])
+        memory = " · ".join(f"{k} {human_bytes(v)}" for k, v in info["memory_bytes"].items())
+        kv = human_bytes(info["kv_cache_bytes_per_token"]["bf16"])
         self.totals.setText(
             self.tr(
                 "<b>Total by formula:</b> {0} &nbsp; <b>Counted from weights:</b> {1} ({2})<br>"

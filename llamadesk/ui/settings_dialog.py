@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -27,8 +26,8 @@ from PySide6.QtWidgets import (
 
 from llamadesk.core import library, runtime
 from llamadesk.core.errors import LlamaDeskError
-from llamadesk.core.generation import GenerationSettings
 from llamadesk.core.paths import data_home, home_overridden
+from llamadesk.ui.sampling_fields import SamplingFields
 from llamadesk.ui.settings import AppSettings
 from llamadesk.ui.translations import ENGLISH, available_languages
 
@@ -145,35 +144,8 @@ class SettingsDialog(QDialog):
 
     def _build_sampling(self) -> QGroupBox:
         box = QGroupBox(self.tr("New conversations start with"))
-        form = QFormLayout(box)
-        self.temperature_spin = QDoubleSpinBox()
-        self.temperature_spin.setRange(0.0, 5.0)
-        self.temperature_spin.setSingleStep(0.1)
-        self.temperature_spin.setToolTip(self.tr("0 always picks the likeliest token (greedy)"))
-        self.top_p_spin = QDoubleSpinBox()
-        self.top_p_spin.setRange(0.01, 1.0)
-        self.top_p_spin.setSingleStep(0.05)
-        self.top_k_spin = QSpinBox()
-        self.top_k_spin.setRange(0, 100_000)
-        self.top_k_spin.setSpecialValueText(self.tr("off"))
-        self.repetition_spin = QDoubleSpinBox()
-        self.repetition_spin.setRange(0.5, 3.0)
-        self.repetition_spin.setSingleStep(0.05)
-        self.max_tokens_spin = QSpinBox()
-        self.max_tokens_spin.setRange(1, 1_000_000)
-        self.seed_spin = QSpinBox()
-        self.seed_spin.setRange(-1, 2**31 - 1)
-        self.seed_spin.setSpecialValueText(self.tr("random"))
-        for label, name, spin in (
-            (self.tr("Temperature:"), self.tr("Temperature"), self.temperature_spin),
-            (self.tr("Top-p:"), self.tr("Top-p"), self.top_p_spin),
-            (self.tr("Top-k:"), self.tr("Top-k"), self.top_k_spin),
-            (self.tr("Repetition penalty:"), self.tr("Repetition penalty"), self.repetition_spin),
-            (self.tr("Max new tokens:"), self.tr("Max new tokens"), self.max_tokens_spin),
-            (self.tr("Seed:"), self.tr("Seed"), self.seed_spin),
-        ):
-            spin.setAccessibleName(name)
-            form.addRow(label, spin)
+        self.sampling_fields = SamplingFields()
+        QVBoxLayout(box).addWidget(self.sampling_fields)
         return box
 
     # -- values -----------------------------------------------------------------------------------
@@ -192,24 +164,7 @@ class SettingsDialog(QDialog):
         self._select(self.device_combo, options.device)
         self._select(self.dtype_combo, options.dtype)
         self.threads_spin.setValue(options.threads)
-        sampling = settings.sampling
-        self.temperature_spin.setValue(sampling.temperature)
-        self.top_p_spin.setValue(sampling.top_p)
-        self.top_k_spin.setValue(sampling.top_k)
-        self.repetition_spin.setValue(sampling.repetition_penalty)
-        self.max_tokens_spin.setValue(sampling.max_new_tokens)
-        self.seed_spin.setValue(-1 if sampling.seed is None else min(sampling.seed, 2**31 - 1))
-
-    def sampling(self) -> GenerationSettings:
-        seed = self.seed_spin.value()
-        return GenerationSettings(
-            temperature=round(self.temperature_spin.value(), 4),
-            top_p=round(self.top_p_spin.value(), 4),
-            top_k=self.top_k_spin.value(),
-            repetition_penalty=round(self.repetition_spin.value(), 4),
-            max_new_tokens=self.max_tokens_spin.value(),
-            seed=None if seed < 0 else seed,
-        )
+        self.sampling_fields.show_settings(settings.sampling)
 
     def runtime_options(self) -> runtime.RuntimeOptions:
         return runtime.RuntimeOptions(
@@ -228,7 +183,7 @@ class SettingsDialog(QDialog):
     def accept(self) -> None:
         """Write every field to the settings; a value out of range keeps the dialog open and says why."""
         try:
-            sampling = self.sampling()
+            sampling = self.sampling_fields.settings()
             options = self.runtime_options()
         except LlamaDeskError as exc:
             self.error_label.setText(str(exc))

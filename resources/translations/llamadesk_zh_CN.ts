@@ -414,116 +414,12 @@ Chats are kept only until LlamaDesk closes.</source>
 对话只保留到 LlamaDesk 关闭为止。</translation>
     </message>
     <message>
-        <source>{0} (removed from the library)</source>
-        <translation>{0}（已从模型库移除）</translation>
-    </message>
-    <message>
         <source>The model could not be loaded: {0}</source>
         <translation>无法加载模型：{0}</translation>
     </message>
     <message>
-        <source>Switching to {0}…</source>
-        <translation>正在切换到 {0}…</translation>
-    </message>
-    <message>
-        <source>the base model</source>
-        <translation>基础模型</translation>
-    </message>
-    <message>
-        <source>Loading {0}…</source>
-        <translation>正在加载 {0}…</translation>
-    </message>
-    <message>
-        <source>No model loaded</source>
-        <translation>未加载模型</translation>
-    </message>
-    <message>
-        <source>{0} weights</source>
-        <translation>{0} 权重</translation>
-    </message>
-    <message>
-        <source>{0} tokens/s</source>
-        <translation>{0} 词元/秒</translation>
-    </message>
-    <message>
-        <source>first token {0} s</source>
-        <translation>首个词元 {0} 秒</translation>
-    </message>
-    <message>
-        <source>{0} Your message is kept: import a model in the Models tab, then press Regenerate.</source>
-        <translation>{0} 你的消息已保留：请在“模型”标签页中导入模型，然后按“重新生成”。</translation>
-    </message>
-    <message>
-        <source>Delete chat</source>
-        <translation>删除对话</translation>
-    </message>
-    <message>
-        <source>Delete the chat “{0}”? This cannot be undone.</source>
-        <translation>要删除对话“{0}”吗？此操作无法撤销。</translation>
-    </message>
-    <message>
-        <source>Send a message first: this chat is still empty.</source>
-        <translation>请先发送一条消息：这个对话还是空的。</translation>
-    </message>
-    <message>
-        <source>Markdown (*.md)</source>
-        <translation>Markdown (*.md)</translation>
-    </message>
-    <message>
-        <source>Export chat</source>
-        <translation>导出对话</translation>
-    </message>
-    <message>
-        <source>The chat could not be exported: {0}</source>
-        <translation>无法导出对话：{0}</translation>
-    </message>
-    <message>
-        <source>A reply is still being written; wait for it or press Stop (Esc).</source>
-        <translation>回复仍在生成中；请等待完成或按停止（Esc）。</translation>
-    </message>
-    <message>
-        <source>There is no model to answer: import one in the Models tab.</source>
-        <translation>没有可以回答的模型：请在“模型”标签页中导入一个。</translation>
-    </message>
-    <message>
-        <source>Type a message first.</source>
-        <translation>请先输入消息。</translation>
-    </message>
-    <message>
-        <source>Your first message is still waiting for the model; send this one after it.</source>
-        <translation>你的第一条消息仍在等待模型；请在它得到回复后再发送这一条。</translation>
-    </message>
-    <message>
         <source>Your message will be answered as soon as the model is ready.</source>
         <translation>模型一旦就绪就会回复你的消息。</translation>
-    </message>
-    <message>
-        <source>The files of {0} are gone; it keeps answering from memory until you choose another model.</source>
-        <translation>{0} 的文件已不存在；在你选择其他模型之前，它会继续用内存中的副本回答。</translation>
-    </message>
-    <message>
-        <source>The model is not ready yet; your message will be answered then.</source>
-        <translation>模型尚未就绪；就绪后会回复你的消息。</translation>
-    </message>
-    <message>
-        <source>Editing your message: Send replaces it and the replies after it; Esc cancels.</source>
-        <translation>正在编辑你的消息：发送会替换它及其后的回复；Esc 取消。</translation>
-    </message>
-    <message>
-        <source>{0} older messages did not fit the context window and were left out.</source>
-        <translation>有 {0} 条较早的消息超出上下文窗口，已被省略。</translation>
-    </message>
-    <message>
-        <source>The reply reached the max new tokens limit.</source>
-        <translation>回复达到了最大新词元数上限。</translation>
-    </message>
-    <message>
-        <source>Note on this reply</source>
-        <translation>对这条回复的备注</translation>
-    </message>
-    <message>
-        <source>What is good or wrong about this reply? (Leave it empty to remove the note.)</source>
-        <translation>这条回复哪里好、哪里不对？（留空则删除备注。）</translation>
     </message>
 </context>
 <context>
@@ -563,6 +459,41 @@ Chats are kept only until LlamaDesk closes.</source>
     <message>
         <source>{0} / {1} tokens</source>
         <translation>{0} / {1} 词元</translation>
+    </message>
+</context>
+<context>
+    <name>ConversationActions</name>
+    <message>
+        <source>Delete chat</source>
+        <translation>删除对话</translation>
+    </message>
+    <message>
+        <source>Delete the chat “{0}”? This cannot be undone.</source>
+        <translation>要删除对话“{0}”吗？此操作无法撤销。</translation>
+    </message>
+    <message>
+        <source>Send a message first: this chat is still empty.</source>
+        <translation>请先发送一条消息：这个对话还是空的。</translation>
+    </message>
+    <message>
+        <source>Markdown (*.md)</source>
+        <translation>Markdown (*.md)</translation>
+    </message>
+    <message>
+        <source>Export chat</source>
+        <translation>导出对话</translation>
+    </message>
+    <message>
+        <source>The chat could not be exported: {0}</source>
+        <translation>无法导出对话：{0}</translation>
+    </message>
+    <message>
+        <source>Note on this reply</source>
+        <translation>对这条回复的备注</translation>
+    </message>
+    <message>
+        <source>What is good or wrong about this reply? (Leave it empty to remove the note.)</source>
+        <translation>这条回复哪里好、哪里不对？（留空则删除备注。）</translation>
     </message>
 </context>
 <context>
@@ -2081,6 +2012,45 @@ Run, customise and evaluate Llama-family models on this computer.</source>
     </message>
 </context>
 <context>
+    <name>ModelSession</name>
+    <message>
+        <source>{0} (removed from the library)</source>
+        <translation>{0}（已从模型库移除）</translation>
+    </message>
+    <message>
+        <source>The files of {0} are gone; it keeps answering from memory until you choose another model.</source>
+        <translation>{0} 的文件已不存在；在你选择其他模型之前，它会继续用内存中的副本回答。</translation>
+    </message>
+    <message>
+        <source>Switching to {0}…</source>
+        <translation>正在切换到 {0}…</translation>
+    </message>
+    <message>
+        <source>the base model</source>
+        <translation>基础模型</translation>
+    </message>
+    <message>
+        <source>Loading {0}…</source>
+        <translation>正在加载 {0}…</translation>
+    </message>
+    <message>
+        <source>No model loaded</source>
+        <translation>未加载模型</translation>
+    </message>
+    <message>
+        <source>{0} weights</source>
+        <translation>{0} 权重</translation>
+    </message>
+    <message>
+        <source>{0} tokens/s</source>
+        <translation>{0} 词元/秒</translation>
+    </message>
+    <message>
+        <source>first token {0} s</source>
+        <translation>首个词元 {0} 秒</translation>
+    </message>
+</context>
+<context>
     <name>ModelsView</name>
     <message>
         <source>Library models</source>
@@ -2545,6 +2515,45 @@ damaged</source>
     </message>
 </context>
 <context>
+    <name>ReplyCycle</name>
+    <message>
+        <source>A reply is still being written; wait for it or press Stop (Esc).</source>
+        <translation>回复仍在生成中；请等待完成或按停止（Esc）。</translation>
+    </message>
+    <message>
+        <source>There is no model to answer: import one in the Models tab.</source>
+        <translation>没有可以回答的模型：请在“模型”标签页中导入一个。</translation>
+    </message>
+    <message>
+        <source>Type a message first.</source>
+        <translation>请先输入消息。</translation>
+    </message>
+    <message>
+        <source>Your first message is still waiting for the model; send this one after it.</source>
+        <translation>你的第一条消息仍在等待模型；请在它得到回复后再发送这一条。</translation>
+    </message>
+    <message>
+        <source>The model is not ready yet; your message will be answered then.</source>
+        <translation>模型尚未就绪；就绪后会回复你的消息。</translation>
+    </message>
+    <message>
+        <source>Editing your message: Send replaces it and the replies after it; Esc cancels.</source>
+        <translation>正在编辑你的消息：发送会替换它及其后的回复；Esc 取消。</translation>
+    </message>
+    <message>
+        <source>{0} Your message is kept: import a model in the Models tab, then press Regenerate.</source>
+        <translation>{0} 你的消息已保留：请在“模型”标签页中导入模型，然后按“重新生成”。</translation>
+    </message>
+    <message>
+        <source>{0} older messages did not fit the context window and were left out.</source>
+        <translation>有 {0} 条较早的消息超出上下文窗口，已被省略。</translation>
+    </message>
+    <message>
+        <source>The reply reached the max new tokens limit.</source>
+        <translation>回复达到了最大新词元数上限。</translation>
+    </message>
+</context>
+<context>
     <name>RunDetailsDialog</name>
     <message>
         <source>Document</source>
@@ -2838,6 +2847,69 @@ damaged</source>
     </message>
 </context>
 <context>
+    <name>SamplingFields</name>
+    <message>
+        <source>0 always picks the likeliest token (greedy)</source>
+        <translation>0 表示总是选择最可能的词元（贪心）</translation>
+    </message>
+    <message>
+        <source>off</source>
+        <translation>关闭</translation>
+    </message>
+    <message>
+        <source>random</source>
+        <translation>随机</translation>
+    </message>
+    <message>
+        <source>Temperature</source>
+        <translation>温度</translation>
+    </message>
+    <message>
+        <source>Temperature:</source>
+        <translation>温度：</translation>
+    </message>
+    <message>
+        <source>Top-p</source>
+        <translation>Top-p</translation>
+    </message>
+    <message>
+        <source>Top-p:</source>
+        <translation>Top-p：</translation>
+    </message>
+    <message>
+        <source>Top-k</source>
+        <translation>Top-k</translation>
+    </message>
+    <message>
+        <source>Top-k:</source>
+        <translation>Top-k：</translation>
+    </message>
+    <message>
+        <source>Repetition penalty</source>
+        <translation>重复惩罚</translation>
+    </message>
+    <message>
+        <source>Repetition penalty:</source>
+        <translation>重复惩罚：</translation>
+    </message>
+    <message>
+        <source>Max new tokens</source>
+        <translation>最大新词元数</translation>
+    </message>
+    <message>
+        <source>Max new tokens:</source>
+        <translation>最大新词元数：</translation>
+    </message>
+    <message>
+        <source>Seed</source>
+        <translation>随机种子</translation>
+    </message>
+    <message>
+        <source>Seed:</source>
+        <translation>随机种子：</translation>
+    </message>
+</context>
+<context>
     <name>SamplingPanel</name>
     <message>
         <source>System prompt</source>
@@ -2846,42 +2918,6 @@ damaged</source>
     <message>
         <source>Optional: how the assistant should behave</source>
         <translation>可选：助手应当如何表现</translation>
-    </message>
-    <message>
-        <source>0 always picks the likeliest token (greedy)</source>
-        <translation>0 表示总是选择最可能的词元（贪心）</translation>
-    </message>
-    <message>
-        <source>Temperature</source>
-        <translation>温度</translation>
-    </message>
-    <message>
-        <source>Top-p</source>
-        <translation>Top-p</translation>
-    </message>
-    <message>
-        <source>off</source>
-        <translation>关闭</translation>
-    </message>
-    <message>
-        <source>Top-k</source>
-        <translation>Top-k</translation>
-    </message>
-    <message>
-        <source>Repetition penalty</source>
-        <translation>重复惩罚</translation>
-    </message>
-    <message>
-        <source>Max new tokens</source>
-        <translation>最大新词元数</translation>
-    </message>
-    <message>
-        <source>random</source>
-        <translation>随机</translation>
-    </message>
-    <message>
-        <source>Seed</source>
-        <translation>随机种子</translation>
     </message>
     <message>
         <source>System prompt:</source>
@@ -3088,66 +3124,6 @@ damaged</source>
     <message>
         <source>New conversations start with</source>
         <translation>新对话的默认设置</translation>
-    </message>
-    <message>
-        <source>0 always picks the likeliest token (greedy)</source>
-        <translation>0 表示总是选择最可能的词元（贪心）</translation>
-    </message>
-    <message>
-        <source>off</source>
-        <translation>关闭</translation>
-    </message>
-    <message>
-        <source>random</source>
-        <translation>随机</translation>
-    </message>
-    <message>
-        <source>Temperature:</source>
-        <translation>温度：</translation>
-    </message>
-    <message>
-        <source>Temperature</source>
-        <translation>温度</translation>
-    </message>
-    <message>
-        <source>Top-p:</source>
-        <translation>Top-p：</translation>
-    </message>
-    <message>
-        <source>Top-p</source>
-        <translation>Top-p</translation>
-    </message>
-    <message>
-        <source>Top-k:</source>
-        <translation>Top-k：</translation>
-    </message>
-    <message>
-        <source>Top-k</source>
-        <translation>Top-k</translation>
-    </message>
-    <message>
-        <source>Repetition penalty:</source>
-        <translation>重复惩罚：</translation>
-    </message>
-    <message>
-        <source>Repetition penalty</source>
-        <translation>重复惩罚</translation>
-    </message>
-    <message>
-        <source>Max new tokens:</source>
-        <translation>最大新词元数：</translation>
-    </message>
-    <message>
-        <source>Max new tokens</source>
-        <translation>最大新词元数</translation>
-    </message>
-    <message>
-        <source>Seed:</source>
-        <translation>随机种子：</translation>
-    </message>
-    <message>
-        <source>Seed</source>
-        <translation>随机种子</translation>
     </message>
 </context>
 <context>

@@ -464,7 +464,7 @@ def test_window_sending_to_a_locked_history_says_busy_keeps_the_text_and_does_no
         assert time.monotonic() - started < HISTORY_WAIT_S + 2
         assert view.notice.text().startswith("The chat history is busy in another process")
         assert view.input.toPlainText() == "Hello"  # to send again
-        view.delete_conversation(1)  # deleting, too, is said, not raised
+        view.conversation_actions.delete(1)  # deleting, too, is said, not raised
         assert "busy in another process" in view.notice.text()
         assert view.conversation_ids() == [1]
     finally:

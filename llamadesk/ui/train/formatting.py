@@ -1,14 +1,6 @@
-"""Numbers and names as the Train panel shows them: sizes, durations, adapter ids."""
+"""Numbers and names as the Train panel shows them: durations and adapter ids."""
 
 import re
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024:
-            return f"{n:,.1f} {unit}"
-        n /= 1024
-    return f"{n:,.1f} TiB"
 
 
 def duration(seconds: float | None) -> str:

@@ -39,8 +39,9 @@ from llamadesk.core.errors import LlamaDeskError
 from llamadesk.core.training import plan
 from llamadesk.core.training.memory import MemoryEstimate, MemoryRefusal
 from llamadesk.core.training.spec import KINDS, SpecError, TrainSpec
+from llamadesk.ui.sizes import human_bytes
 from llamadesk.ui.train.background import LatestTask, estimate_memory
-from llamadesk.ui.train.formatting import human_bytes, safe_id
+from llamadesk.ui.train.formatting import safe_id
 
 ESTIMATE_DELAY_MS = 400  # after the last edit: one estimate per pause, not per keystroke
 KIND_DEFAULTS = {"pt": {"lr": 2e-4, "epochs": 1.0}, "sft": {"lr": 1e-4, "epochs": 2.0}}

@@ -14,8 +14,9 @@ from PySide6.QtWidgets import QLabel, QPlainTextEdit, QProgressBar, QSplitter, Q
 from llamadesk.core.errors import LlamaDeskError
 from llamadesk.core.training import runs
 from llamadesk.ui.charts import LineChart
+from llamadesk.ui.sizes import human_bytes
 from llamadesk.ui.train.background import LatestTask
-from llamadesk.ui.train.formatting import duration, human_bytes
+from llamadesk.ui.train.formatting import duration
 from llamadesk.ui.train.learn_report import LearnReport
 from llamadesk.ui.train.run_list import status_word
 
