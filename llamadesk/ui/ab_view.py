@@ -47,6 +47,7 @@ from llamadesk.core.generation import GenerationSettings
 from llamadesk.core.history import ChatHistory
 from llamadesk.core.progress import Progress
 from llamadesk.ui.dialogs import show_error
+from llamadesk.ui.headings import SectionTitle
 from llamadesk.ui.task_bar import TaskBar
 from llamadesk.ui.tasks import Task
 
@@ -217,15 +218,15 @@ class ABView(QWidget):
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.addWidget(setup)
-        left_layout.addWidget(QLabel(self.tr("<b>Prompt</b>")))
+        left_layout.addWidget(SectionTitle(self.tr("Prompt")))
         left_layout.addWidget(self.prompt_edit)
         left_layout.addWidget(self.generate_button)
         left_layout.addStretch(1)
 
         replies = QHBoxLayout()
-        for title, box in ((self.tr("<b>A</b>"), self.reply_a), (self.tr("<b>B</b>"), self.reply_b)):
+        for title, box in ((self.tr("A"), self.reply_a), (self.tr("B"), self.reply_b)):
             column = QVBoxLayout()
-            column.addWidget(QLabel(title))
+            column.addWidget(SectionTitle(title))
             column.addWidget(box, 1)
             replies.addLayout(column, 1)
         votes = QHBoxLayout()
@@ -239,10 +240,10 @@ class ABView(QWidget):
         right_layout.addLayout(replies, 3)
         right_layout.addLayout(votes)
         right_layout.addWidget(self.reveal_label)
-        right_layout.addWidget(QLabel(self.tr("<b>Win rates</b> (every blind vote so far)")))
+        right_layout.addWidget(SectionTitle(self.tr("Win rates"), self.tr("(every blind vote so far)")))
         right_layout.addWidget(self.win_table, 2)
         right_layout.addWidget(
-            QLabel(self.tr("<b>Ratings from chat</b> (thumbs and stars given to replies)"))
+            SectionTitle(self.tr("Ratings from chat"), self.tr("(thumbs and stars given to replies)"))
         )
         right_layout.addWidget(self.ratings_note)
         right_layout.addWidget(self.ratings_table, 1)

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 from llamadesk.core import adapters, library
 from llamadesk.core.errors import LlamaDeskError
 from llamadesk.ui.dialogs import confirm, show_error
+from llamadesk.ui.headings import ENTRY, SectionTitle, facts_table, heading_html
 from llamadesk.ui.kinds import kind_label
 from llamadesk.ui.task_bar import TaskBar
 from llamadesk.ui.tasks import Task
@@ -110,7 +111,7 @@ class AdaptersView(QWidget):
         hint.setWordWrap(True)
         left = QWidget()
         left_layout = QVBoxLayout(left)
-        left_layout.addWidget(QLabel(self.tr("<b>Adapters</b>")))
+        left_layout.addWidget(SectionTitle(self.tr("Adapters")))
         left_layout.addWidget(self.tree, 1)
         left_layout.addWidget(hint)
         row = QHBoxLayout()
@@ -253,8 +254,7 @@ class AdaptersView(QWidget):
             ),
             (self.tr("Created"), manifest.get("created")),
         ]
-        body = "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{v}</td></tr>" for k, v in rows)
-        self.details.setHtml(f"<h3>{adapter_id}</h3><table>{body}</table>")
+        self.details.setHtml(f"<p>{heading_html(adapter_id, ENTRY)}</p>{facts_table(rows)}")
 
     def _fill_variants(self, base_id: str | None) -> None:
         _clear(self.variant_layout)

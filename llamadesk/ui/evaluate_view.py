@@ -57,6 +57,7 @@ from llamadesk.ui.charts import BarChart, LineChart
 from llamadesk.ui.dialogs import show_error
 from llamadesk.ui.evaluate.replies_dialog import RepliesDialog
 from llamadesk.ui.evaluate.run_details import RunDetailsDialog, local_time
+from llamadesk.ui.headings import SectionTitle
 from llamadesk.ui.task_bar import TaskBar
 from llamadesk.ui.tasks import Task
 
@@ -236,7 +237,7 @@ class EvaluateView(QWidget):
         export_md.clicked.connect(lambda: self._on_export_clicked(".md"))
         self.export_buttons = (export_csv, export_md)
         bar = QHBoxLayout()
-        bar.addWidget(QLabel(self.tr("<b>Scores</b>")))
+        bar.addWidget(SectionTitle(self.tr("Scores")))
         bar.addStretch(1)
         bar.addWidget(self.only_model_check)
         bar.addWidget(self.details_button)

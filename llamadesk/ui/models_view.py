@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 from llamadesk.core import library, memory_plan
 from llamadesk.core.errors import LlamaDeskError
 from llamadesk.ui.dialogs import confirm, show_error
+from llamadesk.ui.headings import PAGE, SectionTitle, facts_table, heading_html
 from llamadesk.ui.sizes import human_bytes
 from llamadesk.ui.task_bar import TaskBar
 from llamadesk.ui.tasks import Task
@@ -129,7 +130,7 @@ class ModelsView(QWidget):
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
-        left_layout.addWidget(QLabel(self.tr("<b>Library</b>")))
+        left_layout.addWidget(SectionTitle(self.tr("Library")))
         left_layout.addWidget(self.model_list, 1)
         left_layout.addWidget(hint)
         buttons = QHBoxLayout()
@@ -171,7 +172,7 @@ class ModelsView(QWidget):
         self.quantize_button.setEnabled(False)
         self.quantize_button.clicked.connect(self._on_quantize_clicked)
         quantization_row = QHBoxLayout()
-        quantization_row.addWidget(QLabel(self.tr("<b>Weights on a CPU (torch engine)</b>")))
+        quantization_row.addWidget(SectionTitle(self.tr("Weights on a CPU (torch engine)")))
         quantization_row.addWidget(self.quantization_box, 1)
         quantization_row.addWidget(self.quantize_button)
         self.breakdown = QTableWidget(0, 3)
@@ -247,18 +248,18 @@ class ModelsView(QWidget):
         self.quantize_button.setEnabled(False)
         self.breakdown.setRowCount(0)
         if model_id is None:
-            self.title.setText(self.tr("<h2>No model selected</h2>"))
+            self.title.setText(heading_html(self.tr("No model selected"), PAGE))
             self.facts.setText(self.tr("Import a model to get started."))
             self.totals.clear()
             return
         try:
             info = library.model_info(library.get_model(model_id))
         except LlamaDeskError as exc:  # a damaged model: why, and Remove stays enabled
-            self.title.setText(f"<h2>{model_id}</h2>")
+            self.title.setText(heading_html(model_id, PAGE))
             self.facts.setText(html.escape(str(exc)))
             self.totals.clear()
             return
-        self.title.setText(f"<h2>{info['id']}</h2>")
+        self.title.setText(heading_html(info["id"], PAGE))
         self.quantization_box.setCurrentIndex(max(self.quantization_box.findData(info["quantization"]), 0))
         self.quantization_box.setEnabled(True)
         self.quantize_button.setEnabled(info["format"] != "gguf" and not self.task_bar.is_busy())
@@ -283,11 +284,7 @@ class ModelsView(QWidget):
             reason = reason[:1].upper() + reason[1:]
         rows.append((self.tr("Chat engine"), html.escape(reason)))
         rows += self._memory_rows(info["memory_plan"], info["memory_plan_error"])
-        self.facts.setText(
-            "<table>"
-            + "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{v}</td></tr>" for k, v in rows)
-            + "</table>"
-        )
+        self.facts.setText(facts_table(rows))
 
         components = info["parameters"]["breakdown"]["components"]
         # Core names components in English (they key the JSON and the CLI); projection names stay

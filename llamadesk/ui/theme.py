@@ -6,7 +6,6 @@ Qt is told the scheme too (QStyleHints.setColorScheme), so native dialogs and ti
 where the platform supports that. Widgets that paint their own colours (charts, the chat transcript)
 read them from the palette and repaint on QEvent.PaletteChange."""
 
-
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication

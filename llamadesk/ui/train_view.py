@@ -16,7 +16,7 @@ import contextlib
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from llamadesk.core import library
 from llamadesk.core.corpus import store
@@ -25,6 +25,7 @@ from llamadesk.core.training import runs
 from llamadesk.core.training.memory import MemoryRefusal
 from llamadesk.ui.dataset_editor import DatasetEditor, EngineSource
 from llamadesk.ui.dialogs import show_error
+from llamadesk.ui.headings import SectionTitle
 from llamadesk.ui.task_bar import TaskBar
 from llamadesk.ui.tasks import Task
 from llamadesk.ui.train.background import prepare_run
@@ -84,7 +85,7 @@ class TrainView(QWidget):
         runs_box = QWidget()
         runs_layout = QVBoxLayout(runs_box)
         runs_layout.setContentsMargins(0, 0, 0, 0)
-        runs_layout.addWidget(QLabel(self.tr("<b>Runs</b> (select one to see its curves)")))
+        runs_layout.addWidget(SectionTitle(self.tr("Runs"), self.tr("(select one to see its curves)")))
         runs_layout.addWidget(self.runs_tree)
         self.monitor.splitter.addWidget(runs_box)
         self.monitor.splitter.setStretchFactor(3, 2)

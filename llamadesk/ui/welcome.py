@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 from llamadesk.core import library
 from llamadesk.core.errors import LlamaDeskError
 from llamadesk.core.starter import STARTER_ID
+from llamadesk.ui.headings import heading_font
 
 
 def _model_summary(model_id: str) -> tuple[int, int | None] | None:
@@ -42,10 +43,7 @@ class WelcomeDialog(QDialog):
         layout = QVBoxLayout(self)
 
         heading = QLabel(self.tr("Welcome to LlamaDesk"))
-        font = heading.font()
-        font.setPointSizeF(font.pointSizeF() * 1.4)
-        font.setBold(True)
-        heading.setFont(font)
+        heading.setFont(heading_font(heading.font(), 1.4))
         layout.addWidget(heading)
 
         summary = _model_summary(model_id)

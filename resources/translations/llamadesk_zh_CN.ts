@@ -160,26 +160,6 @@
         <translation>已停止；没有进行投票。</translation>
     </message>
     <message>
-        <source>&lt;b&gt;Prompt&lt;/b&gt;</source>
-        <translation>&lt;b&gt;提示词&lt;/b&gt;</translation>
-    </message>
-    <message>
-        <source>&lt;b&gt;A&lt;/b&gt;</source>
-        <translation>&lt;b&gt;A&lt;/b&gt;</translation>
-    </message>
-    <message>
-        <source>&lt;b&gt;B&lt;/b&gt;</source>
-        <translation>&lt;b&gt;B&lt;/b&gt;</translation>
-    </message>
-    <message>
-        <source>&lt;b&gt;Win rates&lt;/b&gt; (every blind vote so far)</source>
-        <translation>&lt;b&gt;胜率&lt;/b&gt;（迄今所有盲测投票）</translation>
-    </message>
-    <message>
-        <source>&lt;b&gt;Ratings from chat&lt;/b&gt; (thumbs and stars given to replies)</source>
-        <translation>&lt;b&gt;对话中的评分&lt;/b&gt;（对回复的赞、踩和星级）</translation>
-    </message>
-    <message>
         <source>None</source>
         <translation>无</translation>
     </message>
@@ -236,6 +216,14 @@
         <translation>B</translation>
     </message>
     <message>
+        <source>(every blind vote so far)</source>
+        <translation>（迄今所有盲测投票）</translation>
+    </message>
+    <message>
+        <source>(thumbs and stars given to replies)</source>
+        <translation>（对回复的赞、踩和星级）</translation>
+    </message>
+    <message>
         <source>a tie</source>
         <translation>平局</translation>
     </message>
@@ -287,8 +275,8 @@
         <translation>把 PEFT 适配器文件夹拖到这里即可导入。</translation>
     </message>
     <message>
-        <source>&lt;b&gt;Adapters&lt;/b&gt;</source>
-        <translation>&lt;b&gt;适配器&lt;/b&gt;</translation>
+        <source>Adapters</source>
+        <translation>适配器</translation>
     </message>
     <message>
         <source>Adapter details</source>
@@ -610,8 +598,8 @@ Chats are kept only until LlamaDesk closes.</source>
         <translation>&lt;p&gt;省略了 {0} 条记录，例如 {1}&lt;/p&gt;</translation>
     </message>
     <message>
-        <source>&lt;h4&gt;How the text reads&lt;/h4&gt;</source>
-        <translation>&lt;h4&gt;读取到的文本&lt;/h4&gt;</translation>
+        <source>How the text reads</source>
+        <translation>读取到的文本</translation>
     </message>
 </context>
 <context>
@@ -653,12 +641,8 @@ Chats are kept only until LlamaDesk closes.</source>
         <translation>移除</translation>
     </message>
     <message>
-        <source>&lt;b&gt;Training data&lt;/b&gt;</source>
-        <translation>&lt;b&gt;训练数据&lt;/b&gt;</translation>
-    </message>
-    <message>
-        <source>&lt;b&gt;Corpora&lt;/b&gt;</source>
-        <translation>&lt;b&gt;语料&lt;/b&gt;</translation>
+        <source>Training data</source>
+        <translation>训练数据</translation>
     </message>
     <message>
         <source>Reading documents…</source>
@@ -1112,10 +1096,6 @@ instructions: .jsonl .json .csv</source>
     <message>
         <source>Export Markdown…</source>
         <translation>导出 Markdown…</translation>
-    </message>
-    <message>
-        <source>&lt;b&gt;Scores&lt;/b&gt;</source>
-        <translation>&lt;b&gt;得分&lt;/b&gt;</translation>
     </message>
     <message>
         <source>No results yet: tick the variants, choose the data and press Run evaluation.</source>
@@ -2081,10 +2061,6 @@ Run, customise and evaluate Llama-family models on this computer.</source>
         <translation>把模型文件夹或 .gguf 文件拖到这里即可导入。</translation>
     </message>
     <message>
-        <source>&lt;b&gt;Library&lt;/b&gt;</source>
-        <translation>&lt;b&gt;模型库&lt;/b&gt;</translation>
-    </message>
-    <message>
         <source>Weights on a CPU</source>
         <translation>CPU 上的权重</translation>
     </message>
@@ -2113,10 +2089,6 @@ Run, customise and evaluate Llama-family models on this computer.</source>
         <translation>在此浮点模型旁写入一个 GGUF 文件，使其通过 llama.cpp 聊天：更快，且所需内存少得多。浮点权重保留，用于训练和合并。</translation>
     </message>
     <message>
-        <source>&lt;b&gt;Weights on a CPU (torch engine)&lt;/b&gt;</source>
-        <translation>&lt;b&gt;CPU 上的权重（torch 引擎）&lt;/b&gt;</translation>
-    </message>
-    <message>
         <source>Parameter breakdown</source>
         <translation>参数构成</translation>
     </message>
@@ -2139,8 +2111,16 @@ damaged</source>
 已损坏</translation>
     </message>
     <message>
-        <source>&lt;h2&gt;No model selected&lt;/h2&gt;</source>
-        <translation>&lt;h2&gt;未选择模型&lt;/h2&gt;</translation>
+        <source>Library</source>
+        <translation>模型库</translation>
+    </message>
+    <message>
+        <source>Weights on a CPU (torch engine)</source>
+        <translation>CPU 上的权重（torch 引擎）</translation>
+    </message>
+    <message>
+        <source>No model selected</source>
+        <translation>未选择模型</translation>
     </message>
     <message>
         <source>Import a model to get started.</source>
@@ -2710,10 +2690,6 @@ damaged</source>
 <context>
     <name>RunMonitor</name>
     <message>
-        <source>&lt;b&gt;No job running&lt;/b&gt;</source>
-        <translation>&lt;b&gt;没有正在运行的任务&lt;/b&gt;</translation>
-    </message>
-    <message>
         <source>Training progress</source>
         <translation>训练进度</translation>
     </message>
@@ -2736,10 +2712,6 @@ damaged</source>
     <message>
         <source>Training log</source>
         <translation>训练日志</translation>
-    </message>
-    <message>
-        <source>&lt;b&gt;{0}&lt;/b&gt; — running</source>
-        <translation>&lt;b&gt;{0}&lt;/b&gt; — 运行中</translation>
     </message>
     <message>
         <source>Starting the training process…</source>
@@ -2782,8 +2754,8 @@ damaged</source>
         <translation>内存 {0}</translation>
     </message>
     <message>
-        <source>&lt;b&gt;{0}&lt;/b&gt; — stopped</source>
-        <translation>&lt;b&gt;{0}&lt;/b&gt; — 已停止</translation>
+        <source>No job running</source>
+        <translation>没有正在运行的任务</translation>
     </message>
     <message>
         <source>Stopped; Resume continues from step {0}.</source>
@@ -3152,8 +3124,12 @@ damaged</source>
         <translation>引导：中文模型 → 合并 → 私有 SFT</translation>
     </message>
     <message>
-        <source>&lt;b&gt;Runs&lt;/b&gt; (select one to see its curves)</source>
-        <translation>&lt;b&gt;运行&lt;/b&gt;（选择一个查看其曲线）</translation>
+        <source>Runs</source>
+        <translation>运行</translation>
+    </message>
+    <message>
+        <source>(select one to see its curves)</source>
+        <translation>（选择一个查看其曲线）</translation>
     </message>
     <message>
         <source>A job is running; cancel it or wait for it to finish.</source>

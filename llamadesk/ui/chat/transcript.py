@@ -17,7 +17,6 @@ from pathlib import Path
 from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QDesktopServices,
-    QFont,
     QGuiApplication,
     QPalette,
     QTextBlockFormat,
@@ -27,6 +26,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
 from llamadesk.core.history import Message, Rating
+from llamadesk.ui import headings
 from llamadesk.ui.chat.passage_dialog import PassageDialog
 from llamadesk.ui.markdown import COPY_CODE, MarkdownStream, code_at, insert_markdown
 from llamadesk.ui.rating_bar import NO_STAR, STAR, RatingBar, thumbs
@@ -148,9 +148,9 @@ class Transcript(QTextBrowser):
 
     def _insert_writer(self, cursor: QTextCursor, writer: str, first: bool) -> None:
         self._new_line(cursor, first)
-        bold = QTextCharFormat()
-        bold.setFontWeight(QFont.Weight.Bold)
-        cursor.insertText(writer, bold)
+        speaker = QTextCharFormat()
+        speaker.setFontWeight(headings.weight())
+        cursor.insertText(writer, speaker)
         cursor.insertText("  " + self.tr("writing…"), QTextCharFormat())
         cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
 
@@ -166,13 +166,13 @@ class Transcript(QTextBrowser):
     ) -> None:
         """A line naming who speaks, with its actions as links (copy, edit, regenerate)."""
         self._new_line(cursor, first)
-        bold = QTextCharFormat()
-        bold.setFontWeight(QFont.Weight.Bold)
+        speaker = QTextCharFormat()
+        speaker.setFontWeight(headings.weight())
         if message.role == "assistant":
             adapter = f" + {message.adapter_id}" if message.adapter_id else ""
-            cursor.insertText((message.model_id or "") + adapter, bold)
+            cursor.insertText((message.model_id or "") + adapter, speaker)
         else:
-            cursor.insertText(self.tr("You"), bold)
+            cursor.insertText(self.tr("You"), speaker)
         plain = QTextCharFormat()
         if versions is not None and versions.count > 1:
             cursor.insertText("   ", plain)

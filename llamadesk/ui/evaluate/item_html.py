@@ -8,6 +8,8 @@ from html import escape
 
 from PySide6.QtCore import QCoreApplication
 
+from llamadesk.ui.headings import facts_table
+
 
 def _paragraphs(text: str) -> str:
     return escape(text).replace("\n", "<br>")
@@ -156,8 +158,9 @@ def perplexity_html(item: dict) -> str:
             f"{item['perplexity']:.4f}" if "perplexity" in item else "",
         ),
     ]
-    table = "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{escape(str(v))}</td></tr>" for k, v in rows)
-    return f"<table>{table}</table>" + _extra(item, {"document", "tokens", "perplexity", "nll_sum"})
+    return facts_table([(k, escape(str(v))) for k, v in rows]) + _extra(
+        item, {"document", "tokens", "perplexity", "nll_sum"}
+    )
 
 
 def item_html(kind: str, item: dict) -> str:

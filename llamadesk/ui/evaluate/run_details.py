@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from llamadesk.core.evaluation import report, results
 from llamadesk.ui.evaluate.item_html import item_html
+from llamadesk.ui.headings import facts_table
 
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 _CENTRE = Qt.AlignmentFlag.AlignCenter
@@ -169,11 +170,7 @@ class RunDetailsDialog(QDialog):
             (self.tr("Settings"), ", ".join(f"{k}={v}" for k, v in record.settings.items())),
             (self.tr("Result"), ", ".join(f"{k}={format_value(v)}" for k, v in shown.items())),
         ]
-        self.facts.setText(
-            "<table>"
-            + "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{escape(v)}</td></tr>" for k, v in rows)
-            + "</table>"
-        )
+        self.facts.setText(facts_table([(k, escape(v)) for k, v in rows]))
         headers = self.headers | ({"answer": self.tr("Expected")} if record.kind == "gen" else {})
         self.items_model = ItemsModel(record.kind, report.readable_items(record), headers, self)
         self.items_view.setModel(self.items_model)

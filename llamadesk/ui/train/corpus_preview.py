@@ -8,6 +8,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
 from llamadesk.core.corpus.scan import CorpusSummary, Sample
+from llamadesk.ui.headings import ENTRY, facts_table, heading_html
 
 # Codec names as Python reports them, the way people know them (GB18030 is the superset of GBK).
 _ENCODING_NAMES = {
@@ -44,7 +45,7 @@ class CorpusPreview(QTextBrowser):
         self.setHtml(self.tr("<p>Reading {0} item(s)…</p>").format(count))
 
     def show_summary(self, title: str, summary: CorpusSummary, samples: list[Sample]) -> None:
-        heading = f"<h3>{html.escape(title)}</h3>"
+        heading = f"<p>{heading_html(title, ENTRY)}</p>"
         self._shown = heading + self.summary_html(summary) + self.samples_html(samples)
         self.setHtml(self._shown)
 
@@ -88,8 +89,7 @@ class CorpusPreview(QTextBrowser):
             ),
             (self.tr("Duplicates dropped"), f"{summary.duplicates:,}"),
         ]
-        body = "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{v}</td></tr>" for k, v in rows)
-        text = f"<table>{body}</table>"
+        text = facts_table(rows)
         if summary.skipped:
             items = "".join(
                 f"<li>{html.escape(Path(s.path).name)}: {html.escape(s.reason)}</li>"
@@ -109,7 +109,8 @@ class CorpusPreview(QTextBrowser):
         """Each sample under its file's name and encoding, its line breaks kept."""
         if not samples:
             return ""
-        parts = [self.tr("<h4>How the text reads</h4>")]
+        title = self.tr("How the text reads")
+        parts = [f"<p>{heading_html(title)}</p>"]
         for sample in samples:
             where = Path(sample.source).name
             label = f"{where} · {encoding_name(sample.encoding)}" if sample.encoding else where

@@ -14,7 +14,6 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
@@ -26,6 +25,7 @@ from PySide6.QtWidgets import (
 from llamadesk.core.corpus import scan, store
 from llamadesk.core.errors import LlamaDeskError
 from llamadesk.ui.dialogs import confirm, show_error
+from llamadesk.ui.headings import SectionTitle
 from llamadesk.ui.task_bar import TaskBar
 from llamadesk.ui.tasks import Task
 from llamadesk.ui.train.background import PathsPreview, add_paths_corpus, preview_paths
@@ -83,7 +83,7 @@ class DataPanel(QWidget):
         task_bar.busy_changed.connect(lambda _busy: self._update_buttons())
 
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(self.tr("<b>Training data</b>")))
+        layout.addWidget(SectionTitle(self.tr("Training data")))
         layout.addWidget(self.drop_zone)
         layout.addWidget(self.preview_view, 3)
         layout.addWidget(self.corpus_name_edit)
@@ -91,7 +91,7 @@ class DataPanel(QWidget):
         row.addWidget(self.add_corpus_button, 1)
         row.addWidget(self.clear_button)
         layout.addLayout(row)
-        layout.addWidget(QLabel(self.tr("<b>Corpora</b>")))
+        layout.addWidget(SectionTitle(self.tr("Corpora")))
         layout.addWidget(self.corpus_list, 1)
         row = QHBoxLayout()
         row.addWidget(self.edit_instructions_button, 1)

@@ -10,6 +10,8 @@ import html
 
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
+from llamadesk.ui.headings import heading_html
+
 LEARNT = 0.5  # the loss on its own training examples at most halved: they were learnt
 SOME = 0.9  # fell by a tenth or more: something was learnt, not enough
 
@@ -30,9 +32,9 @@ class LearnReport(QTextBrowser):
             self.clear()
             self.hide()
             return
-        verdict = html.escape(self.verdict(report, kind))
+        verdict = heading_html(self.verdict(report, kind))
         self.show()  # before the text: shown afterwards, the resize would leave it scrolled down
-        self.setHtml(f"<p><b>{verdict}</b></p>" + self._table(report) + self._samples(report, kind))
+        self.setHtml(f"<p>{verdict}</p>" + self._table(report) + self._samples(report, kind))
 
     def verdict(self, report: dict, kind: str | None) -> str:
         """One sentence on the outcome, from the training examples' loss before and after ("" when

@@ -6,14 +6,13 @@ read in the background on `show_run`, so the chart and the learn report show for
 
 Signals: row_changed(run id, status, steps) when an event changes what the run list shows."""
 
-import html
-
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QProgressBar, QSplitter, QVBoxLayout, QWidget
 
 from llamadesk.core.errors import LlamaDeskError
 from llamadesk.core.training import runs
 from llamadesk.ui.charts import LineChart
+from llamadesk.ui.headings import SectionTitle
 from llamadesk.ui.sizes import human_bytes
 from llamadesk.ui.train.background import LatestTask
 from llamadesk.ui.train.formatting import duration
@@ -42,7 +41,7 @@ class RunMonitor(QWidget):
         self._last_eval: float | None = None
         self._reads = LatestTask(self)
 
-        self.run_title = QLabel(self.tr("<b>No job running</b>"))
+        self.run_title = SectionTitle(self.tr("No job running"))
         self.progress_bar = QProgressBar()
         self.progress_bar.setAccessibleName(self.tr("Training progress"))
         self.progress_bar.setRange(0, 1)
@@ -92,7 +91,7 @@ class RunMonitor(QWidget):
         self.log_view.clear()
         self.chart.clear()
         self.learn_report.set_report(None, None)
-        self.run_title.setText(self.tr("<b>{0}</b> — running").format(html.escape(run_id)))
+        self._show_title(run_id, "running")
         self.progress_bar.setRange(0, 0)  # busy until the runner reports its steps
         self.stats_label.setText(self.tr("Starting the training process…"))
 
@@ -160,10 +159,13 @@ class RunMonitor(QWidget):
             parts.append(self.tr("memory {0}").format(human_bytes(used)))
         self.stats_label.setText(" · ".join(parts))
 
+    def _show_title(self, run_id: str, status: str) -> None:
+        self.run_title.set_title(run_id, f"— {status_word(status)}")
+
     def _on_cancelled_event(self, event: dict) -> None:
         """The runner stopped: said now, while its process may still be exiting."""
         run_id = event.get("run_id") or self.following or ""
-        self.run_title.setText(self.tr("<b>{0}</b> — stopped").format(html.escape(run_id)))
+        self._show_title(run_id, "cancelled")
         if self.progress_bar.maximum() == 0:
             self.progress_bar.setRange(0, 1)
         if event.get("checkpoint"):
@@ -178,7 +180,7 @@ class RunMonitor(QWidget):
     def job_ended(self, run_id: str, status: str, message: str) -> None:
         """The job's process is gone: its outcome, in the title and the numbers line."""
         self.following = None
-        self.run_title.setText(f"<b>{html.escape(run_id)}</b> — {html.escape(status_word(status))}")
+        self._show_title(run_id, status)
         if self.progress_bar.maximum() == 0:
             self.progress_bar.setRange(0, 1)
         if status == "done":
@@ -262,9 +264,7 @@ class RunMonitor(QWidget):
         if run_id != self._shown:
             return  # another run was selected meanwhile
         if self.following is None:  # nothing live to show: the chosen run's own state
-            self.run_title.setText(
-                f"<b>{html.escape(run_id)}</b> — {html.escape(status_word(summary['status']))}"
-            )
+            self._show_title(run_id, summary["status"])
             self.progress_bar.setFormat(self.tr("step %v of %m"))
             self.progress_bar.setRange(0, summary["total_steps"] or 1)
             self.progress_bar.setValue(summary["step"] or 0)
