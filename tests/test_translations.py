@@ -255,3 +255,25 @@ def test_chinese_interface(qapp, qtbot) -> None:  # noqa: ANN001 (pytest-qt fixt
     finally:
         assert install_translator(qapp, "en") == "en"
     assert qapp.translate("MainWindow", "Chat") == "Chat"
+
+
+def test_a_chinese_interface_draws_han_characters_in_simplified_forms(qapp) -> None:  # noqa: ANN001
+    """Fontconfig falls back to Noto Sans CJK JP for Han characters whatever the language: Japanese
+    forms of 直 or 关 in a Chinese interface."""
+    from PySide6.QtGui import QFontDatabase, QTextLayout
+
+    from llamadesk.ui.translations import HAN_FAMILIES, install_translator
+
+    simplified = [f for f in HAN_FAMILIES["zh_CN"] if f in QFontDatabase.families()]
+    if not simplified:
+        pytest.skip("no Simplified Chinese font installed (Debian: fonts-noto-cjk)")
+    try:
+        install_translator(qapp, "zh_CN")
+        layout = QTextLayout("直接关闭", qapp.font())
+        layout.beginLayout()
+        layout.createLine()
+        layout.endLayout()
+        assert {run.rawFont().familyName() for run in layout.glyphRuns()} == {simplified[0]}
+    finally:
+        install_translator(qapp, "en")
+    assert qapp.font().families() == [qapp.font().family()]

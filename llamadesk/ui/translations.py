@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QLibraryInfo, QLocale, QTranslator
+from PySide6.QtGui import QFontDatabase, QGuiApplication
 
 from llamadesk.core import i18n
 from llamadesk.core.errors import LlamaDeskError
@@ -21,6 +22,21 @@ log = logging.getLogger("llamadesk.ui")
 
 CATALOGUES = resource("translations")
 ENGLISH = "en"
+
+# Han characters are drawn differently in Simplified Chinese, Traditional Chinese and Japanese
+# (直, 骨, 关...). Fontconfig picks the fallback for them without regard to the interface language
+# (Noto Sans CJK JP on a Debian desktop, even with LANG=zh_CN), so a Chinese interface names the
+# fonts with its own forms, first found first, behind the interface font.
+HAN_FAMILIES = {
+    "zh_CN": (
+        "Noto Sans CJK SC",
+        "Source Han Sans SC",
+        "PingFang SC",
+        "Microsoft YaHei UI",
+        "Microsoft YaHei",
+        "WenQuanYi Micro Hei",
+    ),
+}
 
 # Kept so they stay alive (Qt does not own them) and so a second call replaces rather than stacks them.
 _installed: list[QTranslator] = []
@@ -93,6 +109,7 @@ def install_translator(app: QCoreApplication, language: str | None = None) -> st
         app.removeTranslator(translator)
     _installed.clear()
     chosen = choose_language(language)
+    _use_han_forms(app, chosen)
     i18n.set_language(ENGLISH)  # core's messages (errors, progress) follow the catalogue installed below
     if chosen == ENGLISH:
         return ENGLISH
@@ -108,3 +125,12 @@ def install_translator(app: QCoreApplication, language: str | None = None) -> st
     _installed.append(ours)
     i18n.set_language(chosen)
     return chosen
+
+
+def _use_han_forms(app: QCoreApplication, language: str) -> None:
+    if not isinstance(app, QGuiApplication):
+        return
+    installed = set(QFontDatabase.families())
+    font = app.font()
+    font.setFamilies([font.family(), *(f for f in HAN_FAMILIES.get(language, ()) if f in installed)])
+    app.setFont(font)

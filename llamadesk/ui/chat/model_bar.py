@@ -5,7 +5,7 @@ Signals: model_chosen(id), adapter_chosen(id or None), docs_chosen(corpus id or 
 the user (not when filled); settings_toggled(shown); export_requested("markdown" or "json")."""
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QMenu, QToolButton, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QMenu, QPushButton, QToolButton, QWidget
 
 
 class ModelBar(QWidget):
@@ -47,9 +47,8 @@ class ModelBar(QWidget):
         self.settings_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.settings_button.setArrowType(Qt.ArrowType.RightArrow)
         self.settings_button.toggled.connect(self._on_settings_toggled)
-        self.export_button = QToolButton()
-        self.export_button.setText(self.tr("Export"))
-        self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        # A push button: a tool button's menu arrow sits on its text (on "导出" most of all).
+        self.export_button = QPushButton(self.tr("Export"))
         menu = QMenu(self.export_button)
         menu.addAction(self.tr("As Markdown…"), lambda: self.export_requested.emit("markdown"))
         menu.addAction(self.tr("As JSON…"), lambda: self.export_requested.emit("json"))
