@@ -42,3 +42,8 @@ def test_heading_text_and_fact_names_are_escaped_where_the_caller_says(language,
     language("zh_CN")
     title.set_title("运行", "（选择一个）")
     assert title.text().endswith("</span>（选择一个）")
+
+
+def test_a_label_has_the_weight_without_the_size(language):
+    language("zh_CN")
+    assert headings.label_html("问题：") == "<span style='font-weight: 500'>问题：</span>"

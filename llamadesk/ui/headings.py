@@ -34,6 +34,11 @@ def heading_html(text: str, size: str = SECTION) -> str:
     return f"<span style='font-size: {css_size}; font-weight: {weight().value}'>{html.escape(text)}</span>"
 
 
+def label_html(text: str) -> str:
+    """`text` (plain, escaped here) as the name before a value, in the language's weight."""
+    return f"<span style='font-weight: {weight().value}'>{html.escape(text)}</span>"
+
+
 def heading_font(font: QFont, scale: float = 1.0) -> QFont:
     """`font` made a heading `scale` times its size (one step more in CJK), in the language's weight."""
     heading = QFont(font)

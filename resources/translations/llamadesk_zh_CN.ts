@@ -1833,6 +1833,10 @@ instructions: .jsonl .json .csv</source>
         <translation>数据中的答案</translation>
     </message>
     <message>
+        <source>{0}:</source>
+        <translation>{0}：</translation>
+    </message>
+    <message>
         <source>Sample {0}</source>
         <translation>示例 {0}</translation>
     </message>

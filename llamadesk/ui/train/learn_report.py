@@ -10,7 +10,7 @@ import html
 
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
-from llamadesk.ui.headings import heading_html
+from llamadesk.ui.headings import heading_html, label_html
 
 LEARNT = 0.5  # the loss on its own training examples at most halved: they were learnt
 SOME = 0.9  # fell by a tenth or more: something was learnt, not enough
@@ -94,6 +94,7 @@ class LearnReport(QTextBrowser):
             return ""
         prompt_word = self.tr("Text") if kind == "pt" else self.tr("Question")
         reference_word = self.tr("Continues in the data") if kind == "pt" else self.tr("Answer in the data")
+        labelled = self.tr("{0}:")  # the colon as the language writes it (Chinese "：")
         parts = []
         for number, sample in enumerate(samples, 1):
             lines = (
@@ -103,10 +104,10 @@ class LearnReport(QTextBrowser):
                 (self.tr("With the adapter"), sample.get("adapter", "")),
             )
             body = "".join(
-                f"<p style='white-space: pre-wrap; margin-left: 12px'><b>{html.escape(word)}:</b> "
-                f"{html.escape(text)}</p>"
+                "<p style='white-space: pre-wrap; margin-left: 12px'>"
+                f"{label_html(labelled.format(word))} {html.escape(text)}</p>"
                 for word, text in lines
             )
             title = self.tr("Sample {0}").format(number)  # tr() outside the f-string, where lupdate sees it
-            parts.append(f"<p><b>{html.escape(title)}</b></p>{body}")
+            parts.append(f"<p>{heading_html(title)}</p>{body}")
         return "".join(parts)
