@@ -117,6 +117,24 @@ def test_the_conversation_touched_last_is_first_even_when_the_clock_stands_still
     assert [c.id for c in store.conversations()] == [second, first]
 
 
+def test_a_conversation_starts_with_its_question_in_one_commit(store, monkeypatch):
+    conversation, question = store.start("What is a LoRA?", system_prompt="Be brief.", model_id="m")
+    assert (conversation.title, conversation.system_prompt, conversation.model_id) == (
+        "What is a LoRA?",
+        "Be brief.",
+        "m",
+    )
+    assert [(m.id, m.role, m.content) for m in store.messages(conversation.id)] == [
+        (question.id, "user", "What is a LoRA?")
+    ]
+    # Nothing half-done when the message cannot be written: no empty "New chat" either.
+    before = store.conversations()
+    monkeypatch.setattr(store, "_insert_message", lambda *a, **k: (_ for _ in ()).throw(OSError("killed")))
+    with pytest.raises(OSError):
+        store.start("Lost?")
+    assert store.conversations() == before
+
+
 def test_delete_from_truncates_for_edit_and_regenerate(store):
     conversation_id = _chat(store)
     follow_up = store.add_message(conversation_id, "user", "And Italy?")

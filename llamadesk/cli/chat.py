@@ -157,10 +157,12 @@ class _Session:
         """Commit one message when saving; returns its id."""
         if self.history is None:
             return None
-        if self.conversation_id is None:
-            self.conversation_id = self.history.create(
-                system_prompt=self.system, settings=self.settings, model_id=self.engine.model_id
-            ).id
+        if self.conversation_id is None:  # the first question: one commit with its conversation
+            conversation, question = self.history.start(
+                content, system_prompt=self.system, settings=self.settings, model_id=self.engine.model_id
+            )
+            self.conversation_id = conversation.id
+            return question.id
         return self.history.add_message(self.conversation_id, role, content, **figures).id
 
     def _unsave(self, message_id: int | None) -> None:

@@ -505,6 +505,28 @@ class ChatHistory:
         return self.get(int(cursor.lastrowid))
 
     @_said
+    def start(
+        self,
+        question: str,
+        system_prompt: str = "",
+        settings: GenerationSettings | None = None,
+        model_id: str | None = None,
+    ) -> tuple[Conversation, Message]:
+        """A new conversation with its first question, committed together: a process killed
+        between two commits would leave an empty "New chat" in the list."""
+        now = self._activity_time()
+        settings_json = json.dumps((settings or GenerationSettings()).to_json())
+        with self._transaction():
+            cursor = self._db.execute(
+                "INSERT INTO conversations (title, system_prompt, settings, model_id, created, updated)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (title_from(question), system_prompt, settings_json, model_id, now, now),
+            )
+            conversation_id = int(cursor.lastrowid)
+            message_id = self._insert_message(conversation_id, "user", question, now)
+        return self.get(conversation_id), self.get_message(message_id)
+
+    @_said
     def get(self, conversation_id: int) -> Conversation:
         row = self._db.execute("SELECT * FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
         if row is None:
@@ -654,24 +676,19 @@ class ChatHistory:
         with self._transaction():
             if replacing is not None:
                 self._db.execute("UPDATE messages SET hidden = 1 WHERE id = ?", (replacing,))
-            cursor = self._db.execute(
-                "INSERT INTO messages (conversation_id, role, content, created, model_id, adapter_id,"
-                " settings, tokens, tokens_per_s, ttft_s, finish_reason, sources)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    conversation_id,
-                    role,
-                    content,
-                    now,
-                    model_id,
-                    adapter_id,
-                    json.dumps(settings.to_json()) if settings else None,
-                    tokens,
-                    tokens_per_s,
-                    ttft_s,
-                    finish_reason,
-                    json.dumps(sources, ensure_ascii=False) if sources else None,
-                ),
+            message_id = self._insert_message(
+                conversation_id,
+                role,
+                content,
+                now,
+                model_id=model_id,
+                adapter_id=adapter_id,
+                settings=json.dumps(settings.to_json()) if settings else None,
+                tokens=tokens,
+                tokens_per_s=tokens_per_s,
+                ttft_s=ttft_s,
+                finish_reason=finish_reason,
+                sources=json.dumps(sources, ensure_ascii=False) if sources else None,
             )
             self._db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id))
             if role == "user":
@@ -684,7 +701,18 @@ class ChatHistory:
                     "UPDATE conversations SET model_id = ?, adapter_id = ? WHERE id = ?",
                     (model_id, adapter_id, conversation_id),
                 )
-        return self.get_message(int(cursor.lastrowid))
+        return self.get_message(message_id)
+
+    def _insert_message(
+        self, conversation_id: int, role: str, content: str, created: str, **fields: object
+    ) -> int:
+        """INSERT one message inside the caller's transaction; `fields` are further columns."""
+        columns = ["conversation_id", "role", "content", "created", *fields]
+        cursor = self._db.execute(
+            f"INSERT INTO messages ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+            (conversation_id, role, content, created, *fields.values()),
+        )
+        return int(cursor.lastrowid)
 
     @_said
     def get_message(self, message_id: int) -> Message:

@@ -228,6 +228,7 @@ def test_kill_during_chat_save(library: Path, prepared: Prepared) -> None:
     run_whole(library, ("chat", "tiny", *CHAT, "And now to the end."), f"{last.describe()}: ")
     chats = check_library(library, "a whole chat after the kills")["chats"]
     assert len(chats) == len(listed["chats"]) + 1 and chats[0]["title"].startswith("And now"), chats
-    for chat in chats:  # every conversation the kills left reads back
+    for chat in chats:  # every conversation the kills left reads back, and holds its question
         done = run_whole(library, ("chats", "export", str(chat["id"]), "--format", "json"))
-        assert json.loads(done.stdout)["title"] == chat["title"], done.stdout
+        exported = json.loads(done.stdout)
+        assert exported["title"] == chat["title"] and exported["messages"], done.stdout

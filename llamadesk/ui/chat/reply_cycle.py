@@ -141,17 +141,18 @@ class ReplyCycle(QObject):
         model_id = self._model_session.chosen()
         system_prompt = self._panel.system_prompt()
         try:
-            if conversation_id is None:
-                conversation_id = self._history.create(
-                    system_prompt=system_prompt, settings=settings, model_id=model_id
-                ).id
+            if conversation_id is None:  # one commit for the conversation and its first question
+                conversation, question = self._history.start(
+                    text, system_prompt=system_prompt, settings=settings, model_id=model_id
+                )
+                conversation_id = conversation.id
                 self.conversation_created.emit(conversation_id)
             else:
                 self._history.update(conversation_id, system_prompt=system_prompt, settings=settings)
-            if self.editing is not None:
-                self._history.delete_from(self.editing)
-                self.editing = None
-            question = self._history.add_message(conversation_id, "user", text)
+                if self.editing is not None:
+                    self._history.delete_from(self.editing)
+                    self.editing = None
+                question = self._history.add_message(conversation_id, "user", text)
         except LlamaDeskError as exc:  # the message stays in the box, to send again
             self.notice_given.emit(str(exc))
             return None
