@@ -8,6 +8,7 @@ from llamadesk.core.errors import Cancelled, CorpusError
 from llamadesk.core.evaluation import GenSettings, prepare_generation, results
 from llamadesk.core.evaluation import generation_metrics as gm
 from llamadesk.core.evaluation.data import samples_root
+from llamadesk.core.evaluation.scorers import TorchScorer
 from llamadesk.core.progress import Progress
 
 
@@ -96,7 +97,7 @@ def test_greedy_reply_is_plain_greedy_decoding(tiny):
         out = torch.cat([out, next_id.view(1, 1)], dim=1)
     expected = tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True).strip()
     settings = GenSettings(max_new_tokens=8, chat_template=True)
-    assert gm.greedy_reply(model, tokenizer, "What is two plus two?", settings) == expected
+    assert gm.greedy_reply(TorchScorer(model), tokenizer, "What is two plus two?", settings) == expected
 
 
 def test_scores_and_stores_per_item_replies(tiny, monkeypatch):
@@ -107,7 +108,7 @@ def test_scores_and_stores_per_item_replies(tiny, monkeypatch):
     }
     monkeypatch.setattr(gm, "greedy_reply", lambda m, t, question, s, c: replies.get(question, "no idea"))
     job = prepare_generation(samples_root() / "qa_sample.jsonl", GenSettings(limit=3))
-    record = job.run(model, tokenizer, model_id="tiny")
+    record = job.run(TorchScorer(model), tokenizer, model_id="tiny")
     s = record.summary
     assert s["items"] == 3
     assert s["exact_match"] == pytest.approx(1 / 3)
@@ -123,7 +124,7 @@ def test_real_greedy_run_on_tiny_model(tiny):
     detail: list[dict] = []
     items = gm.read_qa_file(samples_root() / "qa_sample.jsonl")
     summary = gm.score_generation(
-        model, tokenizer, items, GenSettings(max_new_tokens=4, limit=2), Progress(), detail
+        TorchScorer(model), tokenizer, items, GenSettings(max_new_tokens=4, limit=2), Progress(), detail
     )
     assert summary["items"] == 2 and len(detail) == 2
     assert 0.0 <= summary["rouge_l"] <= 1.0
@@ -136,12 +137,14 @@ def test_stop_cuts_a_reply_short_and_it_is_not_scored(tiny):
     cancel = threading.Event()
     cancel.set()
     settings = GenSettings(max_new_tokens=50, chat_template=False)
-    reply = gm.greedy_reply(model, tokenizer, "What is two plus two?", settings, cancel)
+    reply = gm.greedy_reply(TorchScorer(model), tokenizer, "What is two plus two?", settings, cancel)
     assert len(tokenizer(reply, add_special_tokens=False)["input_ids"]) <= 2
 
     stop = threading.Event()
     job = prepare_generation(samples_root() / "qa_sample.jsonl", settings)
     with pytest.raises(Cancelled):
-        job.run(model, tokenizer, model_id="tiny", progress=Progress(lambda f, m: stop.set(), stop))
+        job.run(
+            TorchScorer(model), tokenizer, model_id="tiny", progress=Progress(lambda f, m: stop.set(), stop)
+        )
     [run] = results.list_runs()
     assert run.status == "cancelled" and results.run_items(run.id) == []

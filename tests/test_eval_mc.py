@@ -17,6 +17,7 @@ from llamadesk.core.evaluation.multiple_choice import (
     read_mc_file,
     score_multiple_choice,
 )
+from llamadesk.core.evaluation.scorers import TorchScorer
 from llamadesk.core.progress import Progress
 
 CEVAL = (
@@ -201,7 +202,9 @@ def test_scores_by_letter_logits(tiny_model_dir, tokenizer):
     ids = letter_token_ids(tokenizer)
     model = _model_favouring(tiny_model_dir, ids["C"][0])
     detail: list[dict] = []
-    summary = score_multiple_choice(model, tokenizer, [_subject("CCAB")], MCSettings(), Progress(), detail)
+    summary = score_multiple_choice(
+        TorchScorer(model), tokenizer, [_subject("CCAB")], MCSettings(), Progress(), detail
+    )
     assert [d["prediction"] for d in detail] == ["C"] * 4
     assert summary["accuracy"] == 0.5 and summary["subjects"]["s"]["correct"] == 2
     assert all(d["scores"]["C"] > 50 and d["shots"] == 0 and not d["truncated"] for d in detail)
@@ -215,14 +218,14 @@ def test_space_prefixed_letter_counts(tiny_model_dir, tokenizer):
     assert tokenizer.decode([space_a]) == " A"
     model = _model_favouring(tiny_model_dir, space_a)
     detail: list[dict] = []
-    score_multiple_choice(model, tokenizer, [_subject("AB")], MCSettings(), Progress(), detail)
+    score_multiple_choice(TorchScorer(model), tokenizer, [_subject("AB")], MCSettings(), Progress(), detail)
     assert [d["prediction"] for d in detail] == ["A", "A"]
 
 
 def test_run_on_sample_per_subject_and_average(tiny_model_dir, tokenizer):
     model = _model_favouring(tiny_model_dir, letter_token_ids(tokenizer)["B"][0])
     job = prepare_multiple_choice(samples_root() / "ceval_sample", MCSettings(shots=1, chat_template=True))
-    record = job.run(model, tokenizer, model_id="tiny", adapter_id=None)
+    record = job.run(TorchScorer(model), tokenizer, model_id="tiny", adapter_id=None)
     s = record.summary
     # the sample's answers: computer_basics has 3 B of 10, everyday_science 2 of 10
     assert s["subjects"]["computer_basics"]["accuracy"] == pytest.approx(0.3)
@@ -245,7 +248,7 @@ def test_cancelled_run_keeps_partial_items_not_complete(tiny_model_dir, tokenize
 
     job = prepare_multiple_choice(samples_root() / "mmlu_sample")
     with pytest.raises(Cancelled):
-        job.run(model, tokenizer, model_id="tiny", progress=Progress(on_progress, cancel))
+        job.run(TorchScorer(model), tokenizer, model_id="tiny", progress=Progress(on_progress, cancel))
     [run] = results.list_runs()
     assert run.status == "cancelled" and run.summary["items_done"] == 6
     assert len(results.run_items(run.id)) == 6

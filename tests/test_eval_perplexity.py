@@ -8,6 +8,7 @@ import pytest
 from llamadesk.core.errors import Cancelled, CorpusError, LlamaDeskError
 from llamadesk.core.evaluation import PerplexitySettings, prepare_perplexity, results
 from llamadesk.core.evaluation.perplexity import perplexity, tokenize_documents, windows
+from llamadesk.core.evaluation.scorers import TorchScorer
 from llamadesk.core.progress import Progress
 
 TEXT = (
@@ -38,7 +39,7 @@ def _score(model, tokenizer, text: str, settings: PerplexitySettings, name: str 
     from llamadesk.core.corpus.reading import Document
 
     docs = tokenize_documents(tokenizer, [Document(name, text, "utf-8")])
-    return perplexity(model, tokenizer, docs, settings, Progress())
+    return perplexity(TorchScorer(model), docs, settings, Progress())
 
 
 def test_short_text_equals_plain_transformers(tiny):
@@ -100,7 +101,7 @@ def test_documents_are_pooled_token_weighted(tiny, tmp_path):
     (tmp_path / "a.txt").write_text(TEXT, encoding="utf-8")
     (tmp_path / "b.md").write_text("Hello, how are you today? 人工智能正在改变世界。", encoding="utf-8")
     job = prepare_perplexity(tmp_path)
-    record = job.run(model, tokenizer, model_id="tiny")
+    record = job.run(TorchScorer(model), tokenizer, model_id="tiny")
     items = results.run_items(record.id)
     assert [i["document"].rsplit("/", 1)[-1] for i in items] == ["a.txt", "b.md"]
     nll = sum(i["nll_sum"] for i in items)
@@ -116,7 +117,7 @@ def test_gbk_text_is_read(tiny, tmp_path):
     path = tmp_path / "gbk.txt"
     text = "北京是中国的首都。人工智能正在改变世界。"
     path.write_bytes(text.encode("gbk"))
-    record = prepare_perplexity(path).run(model, tokenizer, model_id="tiny")
+    record = prepare_perplexity(path).run(TorchScorer(model), tokenizer, model_id="tiny")
     expected = _score(model, tokenizer, text, PerplexitySettings())["perplexity"]
     assert record.summary["perplexity"] == pytest.approx(expected, rel=1e-9)
 
@@ -126,7 +127,7 @@ def test_text_shorter_than_two_tokens_names_the_file(tiny, tmp_path):
     path = tmp_path / "short.txt"
     path.write_text("a", encoding="utf-8")
     with pytest.raises(CorpusError, match="short.txt is shorter than two tokens"):
-        prepare_perplexity(path).run(model, tokenizer, model_id="tiny")
+        prepare_perplexity(path).run(TorchScorer(model), tokenizer, model_id="tiny")
     assert results.list_runs() == []
 
 
@@ -159,7 +160,7 @@ def test_cancelled_run_is_stored_as_cancelled(tiny, tmp_path):
 
     with pytest.raises(Cancelled):
         prepare_perplexity(path, PerplexitySettings(window=16, stride=8)).run(
-            model, tokenizer, model_id="tiny", progress=Progress(on_progress, cancel)
+            TorchScorer(model), tokenizer, model_id="tiny", progress=Progress(on_progress, cancel)
         )
     [run] = results.list_runs()
     assert run.status == "cancelled" and "perplexity" not in run.summary
@@ -197,7 +198,9 @@ def test_library_corpus_held_out_text(tiny, tmp_path):
     held_out = [r["text"] for r in entry.iter_records("text", "validation")]
     assert held_out
 
-    record = prepare_perplexity(resolve_data("corpus:held")).run(model, tokenizer, model_id="tiny")
+    record = prepare_perplexity(resolve_data("corpus:held")).run(
+        TorchScorer(model), tokenizer, model_id="tiny"
+    )
 
     nll = [x for text in held_out for x in _token_nll(model, tokenizer(text)["input_ids"])]
     assert record.summary["documents"] == len(held_out) and record.summary["tokens"] == len(nll)
@@ -229,7 +232,7 @@ def test_starter_model_sliding_window_equals_plain_transformers(starter_hf_dir):
         if end == len(ids):
             break
 
-    record = job.run(model, tokenizer, model_id="starter")
+    record = job.run(TorchScorer(model), tokenizer, model_id="starter")
 
     assert record.summary["tokens"] == count == len(ids) - 1
     assert record.summary["perplexity"] == pytest.approx(math.exp(total / count), rel=1e-5)

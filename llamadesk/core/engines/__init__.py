@@ -92,6 +92,11 @@ class SwitchingEngine:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._engine, name)
 
+    @property
+    def held(self) -> Any:
+        """The engine answering now (what evaluation scores with)."""
+        return self._engine
+
     def load(self, model_id: str, progress: Progress | None = None, quantization: str | None = None) -> None:
         kind, reason = pick(library.get_model(model_id))
         self._use(kind)

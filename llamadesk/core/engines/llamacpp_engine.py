@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llamadesk.core import library, runtime
 from llamadesk.core.chat_templates import (
@@ -39,6 +39,9 @@ from llamadesk.core.errors import IncompatibleAdapterError, InvalidModelError, L
 from llamadesk.core.generation import GenerationSettings, GenerationStats
 from llamadesk.core.i18n import _
 from llamadesk.core.progress import Progress
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -292,6 +295,82 @@ class LlamaCppEngine(Engine):
         self.device = self.dtype = self.template = ""
         self.quantization = "none"
         self.context_length = 0
+
+    # -- scoring (evaluation) -----------------------------------------------------------------------
+    # Evaluation reads a model's logits and greedy replies on the file as it is mapped, so a 7B
+    # model is scored in about its file's memory, not in a dequantised float copy. Both start from an
+    # empty cache and leave one, so the chat's kept prompt prefix is never mixed with scored text.
+
+    def _clear(self) -> None:
+        import llama_cpp
+
+        self.llm.reset()
+        llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(self.llm.ctx), True)
+
+    def logits(self, ids: list[int], keep: int) -> "np.ndarray":
+        """The logits (keep, vocab) at the last `keep` positions of `ids`, read in one pass."""
+        import llama_cpp
+        import numpy as np
+
+        if not 0 < keep <= len(ids) <= self.context_length:
+            raise ValueError(f"{len(ids)} tokens keeping {keep} in a context of {self.context_length}")
+        with self._lock:
+            llm, first = self.llm, len(ids) - keep
+            n_vocab, step = llm.n_vocab(), llm.n_batch
+            threads = _threads()
+            llama_cpp.llama_set_n_threads(llm.ctx, threads, threads)
+            out = np.empty((keep, n_vocab), dtype=np.float32)
+            batch = llama_cpp.llama_batch_init(step, 0, 1)
+            self._clear()
+            try:
+                for start in range(0, len(ids), step):
+                    chunk = ids[start : start + step]
+                    batch.n_tokens = len(chunk)
+                    for i, token in enumerate(chunk):
+                        batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, start + i, 1
+                        batch.seq_id[i][0] = 0
+                        batch.logits[i] = start + i >= first  # only the rows asked for are kept
+                    if llama_cpp.llama_decode(llm.ctx, batch) != 0:
+                        raise LlamaDeskError(_("llama.cpp could not evaluate the text."))
+                    for i in range(max(first - start, 0), len(chunk)):
+                        row = llama_cpp.llama_get_logits_ith(llm.ctx, i)
+                        out[start + i - first] = np.ctypeslib.as_array(row, shape=(n_vocab,))
+            finally:
+                llama_cpp.llama_batch_free(batch)
+                self._clear()
+        return out
+
+    def greedy(
+        self, ids: list[int], max_new_tokens: int, stop_ids: frozenset[int], cancel: threading.Event | None
+    ) -> list[int]:
+        """The greedy continuation of `ids` (token ids), ending at a stop token, the limit, the end
+        of the context or a set `cancel`."""
+        import llama_cpp
+
+        with self._lock:
+            llm = self.llm
+            vocab = llama_cpp.llama_model_get_vocab(llm.model)
+            threads = _threads()
+            llama_cpp.llama_set_n_threads(llm.ctx, threads, threads)
+            stops = stop_ids | self._vocab.stop_ids
+            sampler = llama_cpp.llama_sampler_init_greedy()
+            self._clear()
+            new: list[int] = []
+            try:
+                pending = list(ids)
+                for _step in range(min(max_new_tokens, self.context_length - len(ids))):
+                    if cancel is not None and cancel.is_set():
+                        break
+                    llm.eval(pending)
+                    token = llama_cpp.llama_sampler_sample(sampler, llm.ctx, -1)
+                    if token in stops or llama_cpp.llama_vocab_is_eog(vocab, token):
+                        break
+                    new.append(token)
+                    pending = [token]
+            finally:
+                llama_cpp.llama_sampler_free(sampler)
+                self._clear()
+        return new
 
     # -- adapters ---------------------------------------------------------------------------------
 

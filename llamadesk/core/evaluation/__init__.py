@@ -27,8 +27,8 @@ from llamadesk.core.evaluation.multiple_choice import (
     score_multiple_choice,
 )
 from llamadesk.core.evaluation.perplexity import PerplexitySettings, perplexity, tokenize_documents
-from llamadesk.core.evaluation.prompting import model_context
 from llamadesk.core.evaluation.results import RunRecord, record_run
+from llamadesk.core.evaluation.scorers import Scorer
 from llamadesk.core.progress import Progress
 
 if TYPE_CHECKING:
@@ -49,21 +49,19 @@ __all__ = [
 
 def _execute(
     job: "EvalJob",
-    model,
+    scorer: Scorer,
     model_id: str,
     adapter_id: str | None,
     settings: dict,
     compute: Callable[[list[dict]], dict],
 ) -> RunRecord:
-    parameter = next(model.parameters())
     stored = {
         "kind": job.kind,
         "model_id": model_id,
         "adapter_id": adapter_id,
         "dataset_path": str(job.data),
         "dataset_sha256": job.sha256,
-        "settings": settings
-        | {"dtype": str(parameter.dtype).removeprefix("torch."), "device": str(parameter.device)},
+        "settings": settings | scorer.described(),
     }
     detail: list[dict] = []
     try:
@@ -101,7 +99,7 @@ class EvalJob:
 
     def run(
         self,
-        model,
+        scorer: Scorer,
         tokenizer,
         *,
         model_id: str,
@@ -112,27 +110,27 @@ class EvalJob:
         settings = self.settings
         if isinstance(settings, PerplexitySettings):
             # Stored with the window and stride actually used, not "default".
-            settings = PerplexitySettings(*settings.resolve(model_context(model)))
+            settings = PerplexitySettings(*settings.resolve(scorer.context_length))
             documents = tokenize_documents(tokenizer, self.payload)
 
             def compute(detail: list[dict]) -> dict:
-                return perplexity(model, tokenizer, documents, settings, progress, detail)
+                return perplexity(scorer, documents, settings, progress, detail)
 
         elif isinstance(settings, MCSettings):
             letter_token_ids(tokenizer)  # a tokenizer that cannot spell A-D fails before anything is stored
 
             def compute(detail: list[dict]) -> dict:
-                return score_multiple_choice(model, tokenizer, self.payload, settings, progress, detail)
+                return score_multiple_choice(scorer, tokenizer, self.payload, settings, progress, detail)
 
         else:
             settings = settings.resolve(tokenizer)
 
             def compute(detail: list[dict]) -> dict:
                 return score_generation(
-                    model, tokenizer, self.payload, settings, progress, detail, self.documents
+                    scorer, tokenizer, self.payload, settings, progress, detail, self.documents
                 )
 
-        return _execute(self, model, model_id, adapter_id, settings.to_json(), compute)
+        return _execute(self, scorer, model_id, adapter_id, settings.to_json(), compute)
 
 
 def prepare_perplexity(data: Path, settings: PerplexitySettings | None = None) -> EvalJob:

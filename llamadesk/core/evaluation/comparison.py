@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from llamadesk.core.evaluation import EvalJob
 from llamadesk.core.evaluation.report import Variant, documents_name
 from llamadesk.core.evaluation.results import RunRecord
+from llamadesk.core.evaluation.scorers import scorer_for
 from llamadesk.core.progress import Progress
 
 
@@ -18,14 +19,18 @@ def run_variants(
     model_id: str, adapters: Sequence[str | None], job: EvalJob, progress: Progress
 ) -> list[RunRecord]:
     """Score `job` on each adapter of `model_id` (None: the bare base), without and with documents
-    when the job has them; returns the stored runs in the order run. Runs on the caller's thread."""
-    from llamadesk.core.engine import ChatEngine
+    when the job has them; returns the stored runs in the order run. Runs on the caller's thread.
 
-    # The bare base first, before an adapter wraps the model: the engine switches adapters off
-    # only around its own replies, so a base scored after them would not be the base.
+    The model runs where the chat runs it (`SwitchingEngine`): a GGUF file on llama.cpp as it is
+    mapped, so a model that chats on a laptop can be evaluated on it too."""
+    from llamadesk.core.engines import SwitchingEngine
+
+    # The bare base first, before an adapter wraps the model: the torch engine switches adapters
+    # off only around its own replies, so a base scored after them would not be the base.
     ordered = sorted(adapters, key=lambda adapter: adapter is not None)
     runs = [(adapter, each) for adapter in ordered for each in job.plain_and_grounded()]
-    engine = ChatEngine()
+    engine = SwitchingEngine()
+    tokenizers: dict = {}
     try:
         engine.load(model_id, progress.sub(0.0, 0.1))
         span = 0.9 / len(runs)
@@ -38,10 +43,9 @@ def run_variants(
             )
             if adapter is not None and engine.active_adapter != adapter:
                 engine.set_adapter(adapter)
+            scorer, tokenizer = scorer_for(engine, tokenizers)
             records.append(
-                each.run(
-                    engine.model, engine.tokenizer, model_id=model_id, adapter_id=adapter, progress=labelled
-                )
+                each.run(scorer, tokenizer, model_id=model_id, adapter_id=adapter, progress=labelled)
             )
         return records
     finally:

@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from llamadesk.core.chat_templates import END_OF_TURN_TOKENS
 from llamadesk.core.errors import CorpusError, LlamaDeskError
 from llamadesk.core.evaluation.data import jsonl_records
 from llamadesk.core.evaluation.prompting import encode_prompt
@@ -26,6 +25,7 @@ from llamadesk.core.i18n import _
 from llamadesk.core.progress import Progress
 
 if TYPE_CHECKING:
+    from llamadesk.core.evaluation.scorers import Scorer
     from llamadesk.core.grounding.index import DocumentIndex
 
 QUESTION_KEYS = ("question", "instruction", "prompt")
@@ -148,49 +148,18 @@ def rouge_l(prediction: str, reference: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def _stop_ids(model, tokenizer) -> list[int]:
-    """End of sequence and end of turn, as the chat engine stops: a chat model's reply ends at its
-    turn marker even where that is not the tokenizer's EOS."""
-    eos = getattr(model.generation_config, "eos_token_id", None)
-    stop = set(eos if isinstance(eos, list) else [eos]) | {tokenizer.eos_token_id}
-    vocab = tokenizer.get_vocab()
-    stop.update(vocab[token] for token in END_OF_TURN_TOKENS if token in vocab)
-    return sorted(i for i in stop if i is not None)
-
-
 def greedy_reply(
-    model, tokenizer, question: str, settings: GenSettings, cancel: threading.Event | None = None
+    scorer: "Scorer", tokenizer, question: str, settings: GenSettings, cancel: threading.Event | None = None
 ) -> str:
     """The greedy reply to `question`; generation stops early once `cancel` is set."""
-    import torch
-    from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
-
-    class _Cancelled(StoppingCriteria):
-        def __call__(self, input_ids, scores, **kwargs) -> torch.BoolTensor:
-            stop = cancel is not None and cancel.is_set()
-            return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
-
     ids = encode_prompt(tokenizer, question, bool(settings.resolve(tokenizer).chat_template))
-    device = next(model.parameters()).device
-    inputs = torch.tensor([ids], dtype=torch.long, device=device)  # (1, seq)
-    stop = _stop_ids(model, tokenizer)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop[0]
-    config = GenerationConfig(
-        do_sample=False, max_new_tokens=settings.max_new_tokens, eos_token_id=stop, pad_token_id=pad
-    )
-    with torch.inference_mode():
-        output = model.generate(
-            input_ids=inputs,
-            attention_mask=torch.ones_like(inputs),
-            generation_config=config,
-            stopping_criteria=StoppingCriteriaList([_Cancelled()]),
-        )
+    new = scorer.greedy(ids, settings.max_new_tokens, scorer.stop_ids(tokenizer), cancel)
     # A reply cut at max_new_tokens can end inside a character's bytes: that half is not text.
-    return tokenizer.decode(output[0, len(ids) :], skip_special_tokens=True).strip().rstrip("\ufffd")
+    return tokenizer.decode(new, skip_special_tokens=True).strip().rstrip("\ufffd")
 
 
 def score_generation(
-    model,
+    scorer: "Scorer",
     tokenizer,
     items: Sequence[QAItem],
     settings: GenSettings,
@@ -204,13 +173,12 @@ def score_generation(
 
     settings = settings.resolve(tokenizer)
     items = items[: settings.limit] if settings.limit else items
-    model.eval()
     totals = {"exact_match": 0.0, "rouge_l": 0.0, "contains": 0.0}
     progress(0.0, _("Generation"))
     for done, item in enumerate(items, start=1):
         hits = documents.search(item.question, settings.docs_k) if documents is not None else []
         prompt = grounded([{"role": "user", "content": item.question}], hits)[-1]["content"]
-        reply = greedy_reply(model, tokenizer, prompt, settings, progress.cancel)
+        reply = greedy_reply(scorer, tokenizer, prompt, settings, progress.cancel)
         progress.check()  # a reply cut short by Stop is not scored
         scores = {
             "exact_match": exact_match(reply, item.answer),

@@ -17,12 +17,16 @@ import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llamadesk.core.errors import CorpusError, LlamaDeskError
 from llamadesk.core.evaluation.data import decode_file, jsonl_records
-from llamadesk.core.evaluation.prompting import encode_prompt, model_context
+from llamadesk.core.evaluation.prompting import encode_prompt
 from llamadesk.core.i18n import _
 from llamadesk.core.progress import Progress
+
+if TYPE_CHECKING:
+    from llamadesk.core.evaluation.scorers import Scorer
 
 LETTERS = ("A", "B", "C", "D")
 HEADERS = {
@@ -338,7 +342,7 @@ def letter_token_ids(tokenizer) -> dict[str, list[int]]:
 
 
 def score_multiple_choice(
-    model,
+    scorer: "Scorer",
     tokenizer,
     subjects: Sequence[Subject],
     settings: MCSettings,
@@ -349,12 +353,8 @@ def score_multiple_choice(
 
     A prompt longer than the model's context drops worked examples until it fits (the item
     records how many it kept); a single question longer than that keeps its last tokens."""
-    import torch
-
     letter_ids = letter_token_ids(tokenizer)
-    context = model_context(model)
-    device = next(model.parameters()).device
-    model.eval()
+    context = scorer.context_length
     total = sum(len(s.items) for s in subjects) or 1
     done = 0
     per_subject = {}
@@ -370,10 +370,8 @@ def score_multiple_choice(
             truncated = bool(context and len(ids) > context)
             if truncated:
                 ids = ids[-context:]
-            inputs = torch.tensor([ids], dtype=torch.long, device=device)  # (1, seq)
-            with torch.inference_mode():
-                logits = model(input_ids=inputs, logits_to_keep=1).logits[0, -1].float()  # (vocab,)
-            scores = {letter: max(logits[i].item() for i in letter_ids[letter]) for letter in LETTERS}
+            logits = scorer.logits(ids, 1)[0]  # (vocab,)
+            scores = {letter: max(float(logits[i]) for i in letter_ids[letter]) for letter in LETTERS}
             prediction = max(LETTERS, key=lambda letter: scores[letter])
             correct += prediction == item.answer
             if detail is not None:

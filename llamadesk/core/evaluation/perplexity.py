@@ -14,12 +14,15 @@ Documents are scored separately (no window spans two files) and pooled token-wei
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from llamadesk.core.corpus.reading import Document
 from llamadesk.core.errors import CorpusError, LlamaDeskError
-from llamadesk.core.evaluation.prompting import model_context
 from llamadesk.core.i18n import _
 from llamadesk.core.progress import Progress
+
+if TYPE_CHECKING:
+    from llamadesk.core.evaluation.scorers import Scorer
 
 # The default window when the user sets none: a model's full context (128k for Llama 3.1) would
 # need far more memory than scoring gains from it.
@@ -106,8 +109,7 @@ def windows(length: int, window: int, stride: int) -> list[Window]:
 
 
 def perplexity(
-    model,
-    tokenizer,
+    scorer: "Scorer",
     documents: Sequence[TokenizedDocument],
     settings: PerplexitySettings,
     progress: Progress,
@@ -117,32 +119,29 @@ def perplexity(
 
     Appends one entry per document to `detail` as it is finished, so a caller that is stopped
     midway still has what was done."""
-    import torch
-    import torch.nn.functional as F
+    import numpy as np
 
     if not documents:
         raise CorpusError(_("There is no text to score."))
-    window, stride = settings.resolve(model_context(model))
+    window, stride = settings.resolve(scorer.context_length)
     plans = [(doc, windows(len(doc.ids), window, stride)) for doc in documents]
     total_windows = sum(len(w) for _doc, w in plans) or 1
-    device = next(model.parameters()).device
-    model.eval()
     nll_total = 0.0
     tokens_total = 0
     done = 0
     progress(0.0, _("Perplexity"))
     for doc, doc_windows in plans:
-        ids = torch.tensor(doc.ids, dtype=torch.long)
         doc_nll = 0.0
         doc_tokens = 0
         for w in doc_windows:
             scored = w.end - w.first_scored
-            inputs = ids[w.begin : w.end].unsqueeze(0).to(device)  # (1, seq)
-            with torch.inference_mode():
-                # Logits only where they predict scored tokens: position t predicts token t + 1.
-                logits = model(input_ids=inputs, logits_to_keep=scored + 1).logits[0, :-1]  # (scored, vocab)
-            targets = ids[w.first_scored : w.end].to(device)
-            doc_nll += F.cross_entropy(logits.float(), targets, reduction="sum").item()
+            # Logits only where they predict scored tokens: position t predicts token t + 1.
+            logits = scorer.logits(doc.ids[w.begin : w.end], scored + 1)[:-1]  # (scored, vocab)
+            targets = np.asarray(doc.ids[w.first_scored : w.end])
+            # Cross-entropy: log-sum-exp of each row (shifted by its maximum) minus the target's logit.
+            top = logits.max(axis=1)
+            log_norm = top + np.log(np.exp(logits - top[:, None]).sum(axis=1))
+            doc_nll += float((log_norm - logits[np.arange(scored), targets]).sum(dtype=np.float64))
             doc_tokens += scored
             done += 1
             progress(done / total_windows, _("Perplexity: {doc}").format(doc=doc.name))

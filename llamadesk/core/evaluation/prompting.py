@@ -1,4 +1,4 @@
-"""What every metric shares: a prompt turned into token ids (raw or as a chat turn), the context.
+"""What every metric shares: a prompt turned into token ids (raw or as a chat turn).
 
 Raw text is tokenised as `tokenizer(text)` does (BOS where the model adds one). A chat-wrapped
 prompt already carries the template's own special tokens, so none are added a second time. A
@@ -18,8 +18,3 @@ def encode_prompt(tokenizer, prompt: str, chat_template: bool) -> list[int]:
         [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True, **extra
     )
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
-
-
-def model_context(model) -> int | None:
-    """The longest input the model was trained for (a PeftModel passes its base's config through)."""
-    return getattr(getattr(model, "config", None), "max_position_embeddings", None)
