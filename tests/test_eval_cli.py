@@ -36,7 +36,13 @@ def test_eval_ppl_json_matches_plain_transformers(tiny, tmp_path, capsys):
     assert out["status"] == "complete" and out["model_id"] == "tiny" and out["adapter_id"] is None
     # the corpus reader drops the file's leading and trailing whitespace (its final newline)
     assert out["summary"]["perplexity"] == pytest.approx(_plain_perplexity(tiny, TEXT.strip()), rel=1e-5)
-    assert out["settings"] == {"window": 256, "stride": 128, "dtype": "float32", "device": "cpu"}
+    assert out["settings"] == {
+        "window": 256,
+        "stride": 128,
+        "dtype": "float32",
+        "device": "cpu",
+        "engine": "torch",
+    }
     assert [r.id for r in results.list_runs()] == [out["id"]]
 
 

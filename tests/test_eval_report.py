@@ -76,14 +76,15 @@ def test_other_settings_or_data_make_their_own_labelled_column():
     _run(summary={"perplexity": 5.0})
     _run(summary={"perplexity": 6.0}, settings={**PPL_SETTINGS, "window": 64, "stride": 32})
     _run(summary={"perplexity": 7.0}, settings={**PPL_SETTINGS, "dtype": "bfloat16", "device": "cuda"})
+    _run(summary={"perplexity": 7.1}, settings={**PPL_SETTINGS, "dtype": "Q4_1", "engine": "llama.cpp"})
     _run(summary={"perplexity": 8.0}, sha="c" * 64)
     table = report.build_table(results.list_runs())
     labels = [c.label for c in table.columns]
-    assert len(labels) == 3  # dtype and device do not split a column
+    assert len(labels) == 3  # dtype, device and engine do not split a column
     assert "sample:ppl_zh.txt · perplexity (window 64, stride 32, data aaaaaaaa)" in labels
     assert "sample:ppl_zh.txt · perplexity (window 256, stride 128, data cccccccc)" in labels
     same = next(c for c in table.columns if c.label.endswith("(window 256, stride 128, data aaaaaaaa)"))
-    assert table.latest(table.variants[0], same).value == 7.0
+    assert table.latest(table.variants[0], same).value == 7.1  # the newest of those alike
 
 
 def test_generation_gives_three_columns():

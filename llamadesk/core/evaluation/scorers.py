@@ -102,6 +102,7 @@ class TorchScorer(Scorer):
         return {
             "dtype": str(self._parameter.dtype).removeprefix("torch."),
             "device": str(self._parameter.device),
+            "engine": "torch",
         }
 
 
