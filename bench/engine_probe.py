@@ -438,6 +438,7 @@ def decode(args: argparse.Namespace) -> None:
             "prompt_ids": [int(t) for t in engine._encode(messages)],
             "text": text,
             "runs": runs,
+            "peak_rss_bytes": _peak_rss_bytes(),  # VmHWM: imports, load and replies
         }
         | setup
         | _llama_figures(engine)

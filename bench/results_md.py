@@ -24,6 +24,10 @@ GOALS: dict[str, tuple[str, float, Callable[[float], bool]]] = {
     "train_tokps_ratio_vs_trainer": (">=", 1.0, lambda v: v >= 1.0),
     "train_peak_mem_ratio_vs_trainer": ("<=", 1.0, lambda v: v <= 1.0),
     "chat_peak_rss_over_weights": ("<=", 1.3, lambda v: v <= 1.3),
+    "serve_decode_1b_vs_engine_ratio": (">=", 0.95, lambda v: v >= 0.95),
+    "serve_1b_peak_rss_over_file": ("<=", 1.5, lambda v: v <= 1.5),
+    "index_query_ms": ("<=", 200, lambda v: v <= 200),
+    "grounded_ttft_1b_over_plain": ("<=", 4, lambda v: v <= 4),
 }
 
 # In the order of the issues: (key, what it is, unit).
@@ -54,6 +58,21 @@ ROWS = [
     ("train_tokps_ratio_vs_trainer", "LoRA training tokens/s ÷ plain `transformers.Trainer`", ""),
     ("train_peak_mem_ratio_vs_trainer", "LoRA training peak RSS ÷ plain `transformers.Trainer`", ""),
     ("chat_peak_rss_over_weights", "Peak RSS of a five-turn chat on the starter ÷ its GGUF file's bytes", ""),
+    (
+        "serve_decode_1b_vs_engine_ratio",
+        "Decode tokens/s on the 1.1B, `llamadesk serve` (streamed chat completion over HTTP) ÷ the engine",
+        "",
+    ),
+    ("serve_1b_peak_rss_over_file", "Peak RSS of `llamadesk serve` on the 1.1B ÷ its file's bytes", ""),
+    ("index_build_s_per_10mb", "Building the BM25 index of a ~20 MB corpus, per 10 MB of text", "s"),
+    ("index_query_ms", "Searching that index for k=4 passages (median of 50 questions)", "ms"),
+    ("index_disk_over_text", "That index's bytes on disk ÷ the corpus's text bytes", ""),
+    ("index_build_peak_rss_mib", "Peak RSS of the process building that index", "MiB"),
+    (
+        "grounded_ttft_1b_over_plain",
+        "Time to first token on the 1.1B, a question with k=4 passages ÷ the plain question",
+        "",
+    ),
 ]
 KEYS = [key for key, _what, _unit in ROWS]
 
@@ -110,6 +129,55 @@ NOTES: dict[str, str] = {
     "1.003 earlier: inside the runner's"
     " own 2.5 % spread between repeats. The runner's process also runs the final evaluation, checkpoint "
     "and adapter registration.",
+    "serve_decode_1b_vs_engine_ratio": "met: 1.020 in the run of 2026-12-06 03:24-03:31 UTC (best replies "
+    "19.3 vs 19.0 tokens/s, round ratios 0.99, 1.03, 1.00 and 0.83 when other jobs' load came back, their "
+    "median 0.996; the same greedy text); two earlier runs that day under a load of 2-3.5 on the 2 cores "
+    "gave 1.036 and 0.986 (round ratios 0.17-1.38), the quick run 0.975. No loss shows: at ~53 ms a token "
+    "the server's per-token work (a queue hand-off from the generating thread to the event loop through "
+    "anyio's thread pool, one JSON chunk, one socket write) is well under a millisecond, and the client "
+    "(http.client) takes ~0.5 % of a core. Time to first token through HTTP 421 ms best vs the engine's "
+    "418 ms. The model loads on the first request (1.5-1.7 s, 6.8 s once under load), not at `serve`.",
+    "serve_1b_peak_rss_over_file": "met: 838 MiB for the 700 MiB file after 11 requests (2026-12-06): "
+    "51 MiB serving before the model loads (python, uvicorn, starlette, sse-starlette and the app's core), "
+    "835 MiB once it has loaded; the engine children's peak on the same replies 824 MiB, so HTTP adds "
+    "~14 MiB. The rest is `chat_1b_peak_rss_over_file`'s: the mapped file, the 2048-token KV cache, "
+    "llama.cpp's compute buffers.",
+    "index_build_s_per_10mb": "6.1 s per 10 MB in the run of 2026-12-06 (12.3 s for 20.0 MB, 47,901 "
+    "passages; 8.2 s per 10 MB in an earlier run under heavier load). cProfile: ~90 % of it is jieba's "
+    "`cut_for_search` (pure Python) on the 10 MB of Chinese, called once per run of CJK characters "
+    "between punctuation; bm25s's own index ~1.9 s under the profiler, the English stemmer little. A "
+    "corpus is indexed once, the first time it is used for grounding (and again after it changes).",
+    "index_query_ms": "met, by two orders of magnitude: 2.0 ms median (English 0.7, Chinese 2.0 ms; jieba "
+    "again) over 47,901 passages (2026-12-06). Around it: the first search of a process loads jieba's "
+    "dictionary (0.56 s), and opening the kept index takes 0.25 s (0.33-0.42 s under load) and ~200 MiB "
+    "(the query child's peak 260 MiB, ~50 MiB of it python and imports). `chat --docs` opens it once a "
+    "session, but the server's `_retrieve` calls `corpus_index` for every request that names the corpus, "
+    "so each grounded request pays the open again; not changed here (keeping it open trades the ~200 MiB "
+    "for the 0.25 s).",
+    "index_disk_over_text": "2.13 (2026-12-06): 42.5 MB for 20.0 MB of text. passages.jsonl is 24.2 MB, "
+    "a second copy of the text (13.25 M characters of passages, JSON with each passage's source path; the "
+    "corpus's own folder holds another 20.3 MB copy), bm25s's arrays 16.5 MB (scores float32 and passage "
+    "ids int32, 7.8 MB each: ~1.96 M term-passage pairs), its vocabulary 1.9 MB. A user's 20 MB of "
+    "documents thus take ~63 MB of the data folder once indexed. Removing a corpus leaves its index behind "
+    "(`corpus.store.remove_corpus` does not know of indexes; the next index built for a corpus of the same "
+    "id removes it).",
+    "index_build_peak_rss_mib": "379 MiB for 20.0 MB (2026-12-06), 147 MiB for the quick run's 2 MB: "
+    "~47 MiB of python and imports, then ~13 MiB per MB of text, because `_cached` holds every passage "
+    "and `_build` every passage's term list at once before bm25s indexes them.",
+    "grounded_ttft_1b_over_plain": "not met, and not by anything in the grounding code (2026-12-06): 24.4 "
+    "(plain 0.46 s, grounded 11.30 s; pair ratios 22.7-26.4). The plain question reads 19 new prompt "
+    "tokens (24 of the template's system prompt are kept from the previous reply), the grounded one 517; "
+    "the 1.1B reads prompts at ~40-46 tokens/s on the 2 cores, raw llama-cpp-python's own `Llama.eval` "
+    "of 517 tokens included (11.07 s, 46.7 tokens/s, measured by hand the same day), so the ratio is the "
+    "ratio of tokens; search and prompt building take 6 ms. Four English passages (~1,900 characters) "
+    "are ~500 tokens; Chinese costs the starter's tokenizer 1.1-2 tokens a character, so the Chinese "
+    "question's four passages (800 characters) made a 1,666-token prompt and 42 s to the first token. "
+    "With the app's default 512 new tokens the 1.1B's 2,048-token context leaves 1,536 for the prompt, "
+    "and that question fails with PromptTooLongError ('The message is too long…', though the user's "
+    "message is short): `grounded()` adds k passages whatever they cost, and no caller fits them to "
+    "`prompt_budget` (checked by hand, 2026-12-06: the first six Chinese questions' grounded prompts are "
+    "559-1,666 tokens, the six English ones 257-541). On a CPU only fewer or shorter passages (a "
+    "budget in tokens rather than k), or a faster prompt path, would bring the ratio near 4.",
     "chat_peak_rss_over_weights": "not met, and it cannot be on this model at this context "
     "(2026-12-05): the engine allocates llama.cpp's KV cache for its whole context (8192, the "
     "starter's trained context) as f16 keys and values, and it is resident from the load: ~180 MiB, "
@@ -125,7 +193,9 @@ def _figure(value: float | None, unit: str) -> str:
     if value is None:
         return "not measured"
     if unit == "ms":
-        return f"{value:.0f} ms"
+        return f"{value:.0f} ms" if value >= 10 else f"{value:.2f} ms"
+    if unit == "MiB":
+        return f"{value:.0f} MiB"
     if unit == "s":
         return f"{value:.3f} s" if value < 1 else f"{value:.2f} s"
     return f"{value:.3f}"
@@ -301,6 +371,73 @@ def _rss_line(g: dict) -> str:
     return line + _why_not(g)
 
 
+def _serve_line(g: dict) -> str:
+    server, engine = g["runs"]["server"][0], g["runs"]["engine"][0]
+    return (
+        f"Server, synthetic 1.1B (each side's best reply over {len(g['order']) // 2} rounds): "
+        f"`{server['command'].rsplit(' --port', 1)[0]}` streamed (SSE) {g['server_decode_tokens_per_s']:.1f} "
+        f"tokens/s vs the engine in-process ({engine['engine']}, {engine['engine_threads']} threads) "
+        f"{g['engine_decode_tokens_per_s']:.1f} tokens/s; {g['prompt_tokens']['server']}-token prompt, "
+        f"{g['tokens']['server']} / {g['tokens']['engine']} tokens, same text: "
+        f"{'yes' if g['same_text'] else '**no**'}; each round's ratio {_ratios(g['pairwise_ratios'])} "
+        f"({' '.join(g['order'])}), their median {g['median_of_pair_ratios']:.3f}; fastest ÷ slowest reply "
+        f"{g['spread']['server']:.2f} (server), {g['spread']['engine']:.2f} (engine). Time to first token "
+        f"(request sent → first content chunk) {g['server_ttft_s']['best'] * 1000:.0f} ms best, "
+        f"{g['server_ttft_s']['median'] * 1000:.0f} ms median (engine: "
+        f"{g['engine_ttft_s']['best'] * 1000:.0f} / {g['engine_ttft_s']['median'] * 1000:.0f} ms); "
+        "the first request, which loads the model, "
+        f"{min(g['server_first_request_s']):.1f}-{max(g['server_first_request_s']):.1f} s. Server memory: "
+        f"peak {_mib(g['server_peak_rss_bytes'])} for a {_mib(g['gguf_bytes'])} GGUF after "
+        f"{g['requests_per_server']} requests, {_mib(g['server_rss_serving_before_load_bytes'])} serving "
+        f"before the model loads, {_mib(g['server_rss_after_load_bytes'])} after; the engine child's peak "
+        f"{_mib(g['engine_peak_rss_bytes'])}."
+    )
+
+
+def _grounding_line(g: dict) -> str:
+    corpus, build, query, ttft = g["corpus"], g["build"], g["query"], g["ttft"]
+    by_lang = query["query_ms_median_by_lang"]
+    line = (
+        f"Grounding: a corpus of {corpus['text_bytes'] / 1e6:.1f} MB in {corpus['files']} files "
+        f"({corpus['english_bytes'] / 1e6:.1f} MB English, {corpus['chinese_bytes'] / 1e6:.1f} MB Chinese), "
+        f"`llamadesk corpus add` {g['corpus_add_s']:.1f} s; the index of {build['passages']} passages built "
+        f"in {build['build_s']:.1f} s, {_mib(build['index_bytes'])} on disk "
+        f"(passages.jsonl {_mib(build['index_files'].get('passages.jsonl', 0))}), build peak RSS "
+        f"{_mib(build['peak_rss_bytes'])}; search median {query['query_ms_median']:.2f} ms "
+        f"(90th percentile {query['query_ms_p90']:.2f}, slowest {query['query_ms_max']:.2f}; English "
+        f"{by_lang['en']:.2f}, Chinese {by_lang['zh']:.2f}), {query['hits_mean']:.1f} passages a question; "
+        f"opening the kept index {query['open_index_s']:.2f} s "
+        f"(again {query['reopen_index_s']:.2f} s), the first search {query['first_search_s']:.2f} s (jieba's "
+        f"dictionary)."
+    )
+    if isinstance(ttft, dict):
+        first = ttft["pairs"][0]
+        line += (
+            f" Time to first token on the 1.1B (each side's fastest of {len(ttft['pairs'])}, ABBA): plain "
+            f"{ttft['plain_ttft_s']:.2f} s ({first['plain']['prompt_tokens']} prompt tokens), with "
+            f"{first['grounded']['passages']} passages {ttft['grounded_ttft_s']:.2f} s "
+            f"({first['grounded']['prompt_tokens']} prompt tokens; search and prompt "
+            f"{first['grounded']['search_and_prompt_s'] * 1000:.1f} ms); {first['plain']['reused_tokens']} "
+            f"tokens of the template's system prompt are kept from the previous reply on both sides"
+        )
+        rates = [p["grounded"].get("prompt_tokens_per_s") for p in ttft["pairs"]]
+        line += (
+            f"; the engine read the grounded prompt at up to {max(rates):.0f} tokens/s."
+            if all(rates)
+            else "."
+        )
+        zh = ttft.get("chinese", {})
+        if "grounded" in zh:
+            line += (
+                f" A Chinese question: plain {zh['plain']['ttft_s']:.2f} s ({zh['plain']['prompt_tokens']} "
+                f"tokens), with {zh['grounded']['passages']} passage(s) {zh['grounded']['ttft_s']:.2f} s "
+                f"({zh['grounded']['prompt_tokens']} tokens)."
+            )
+    else:
+        line += f" Time to first token: {ttft}."
+    return line
+
+
 # The line of each measurement, in the table's order.
 LINES: list[tuple[str, Callable[[dict], str]]] = [
     ("overhead", _overhead_line),
@@ -314,6 +451,8 @@ LINES: list[tuple[str, Callable[[dict], str]]] = [
     ("cold", _cold_line),
     ("train", _train_line),
     ("rss", _rss_line),
+    ("serve1b", _serve_line),
+    ("grounding", _grounding_line),
 ]
 
 

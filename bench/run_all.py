@@ -27,6 +27,13 @@ hits both alike.
   decode1b  decode_1b_vs_llamacpp_ratio        engine_probe.py decode ↔ llamacpp_probe.py, 1.1B;
                                                torch once beside it (not under --quick)
   rss1b     chat_1b_peak_rss_over_file         engine_probe.py rss --turns 1, 1.1B
+  serve1b   serve_decode_1b_vs_engine_ratio,   serve_probe.py (`llamadesk serve`, streamed chat
+            serve_1b_peak_rss_over_file        completions over HTTP) ↔ engine_probe.py decode, 1.1B
+  grounding index_build_s_per_10mb,            grounding_probe.py corpus (~20 MB, English and
+            index_query_ms,                    Chinese), `llamadesk corpus add`, grounding_probe.py
+            index_disk_over_text,              build, query, ttft (1.1B, k=4 passages vs the plain
+            index_build_peak_rss_mib,          question)
+            grounded_ttft_1b_over_plain
   train     train_tokps_ratio_vs_trainer,      train_vs_trainer.py (fewer steps than its
             train_peak_mem_ratio_vs_trainer    own default; run it alone for the full one)
 
@@ -62,6 +69,7 @@ BENCH = ROOT / "bench"
 # 2: the keys measure the app's SwitchingEngine (llama.cpp for GGUF on a CPU); 1.1B keys added.
 LAYOUT = 2
 BIG_ID = "synthetic-1.1b"  # the synthetic ~1.1B GGUF's id in the suite's library
+CORPUS_ID = "bench-docs"  # the grounding group's corpus in the suite's library
 
 GROUPS = {
     "overhead": ["engine_overhead_ratio"],
@@ -74,6 +82,14 @@ GROUPS = {
     "import1b": ["gguf_import_disk_ratio"],
     "decode1b": ["decode_1b_vs_llamacpp_ratio"],
     "rss1b": ["chat_1b_peak_rss_over_file"],
+    "serve1b": ["serve_decode_1b_vs_engine_ratio", "serve_1b_peak_rss_over_file"],
+    "grounding": [
+        "index_build_s_per_10mb",
+        "index_query_ms",
+        "index_disk_over_text",
+        "index_build_peak_rss_mib",
+        "grounded_ttft_1b_over_plain",
+    ],
     "train": ["train_tokps_ratio_vs_trainer", "train_peak_mem_ratio_vs_trainer"],
 }
 
@@ -133,10 +149,19 @@ class Suite:
 
     def child(self, label: str, script: str, *arguments: str, allow: tuple[int, ...] = ()) -> ChildResult:
         """Run `bench/script arguments…`; a failure raises Unavailable with the end of its stderr."""
+        return self._run(label, script, [sys.executable, str(BENCH / script), *arguments], allow)
+
+    def cli(self, label: str, *arguments: str, allow: tuple[int, ...] = ()) -> ChildResult:
+        """Run `llamadesk arguments…` as a user types it (the console script next to this Python)."""
+        script = Path(sys.executable).with_name("llamadesk")
+        prefix = [str(script)] if script.is_file() else [sys.executable, "-m", "llamadesk"]
+        return self._run(label, "llamadesk " + arguments[0], [*prefix, *arguments], allow)
+
+    def _run(self, label: str, script: str, command: list[str], allow: tuple[int, ...]) -> ChildResult:
         self._count += 1
         stderr = self.logs / f"{self._count:02d}-{label}.log"
-        command = [sys.executable, str(BENCH / script), *arguments]
-        print(f"  {label}: {' '.join(command[1:])}", flush=True)
+        shown = command[1:] if command[0] == sys.executable else ["llamadesk", *command[1:]]
+        print(f"  {label}: {' '.join(shown)}", flush=True)
 
         def show(event: dict) -> None:
             if event.get("event") not in ("result", "step"):
@@ -526,6 +551,175 @@ class Suite:
         result = self._chat_rss("1b", "app", BIG_ID, 1, 32)
         return {"chat_1b_peak_rss_over_file": result["peak_rss_over_file"], "details": result}
 
+    def serve1b(self) -> dict:
+        """The local server (`llamadesk serve`, streamed chat completions over HTTP) against the app's
+        engine in-process, on the 1.1B: ABBA rounds of separate children, as _decode_side_by_side
+        (same counting prompt, greedy, same token count, several replies per child; the key is each
+        side's best reply, for the reason given there). The server's children also give its peak
+        RSS; each starts a fresh server, as each engine child loads the model afresh."""
+        self._big()
+        tokens, inner = str(self.pick(128, 32)), str(self.pick(5, 3))
+        order = [
+            s for r in range(self.pick(4, 2)) for s in (("server", "engine"), ("engine", "server"))[r % 2]
+        ]
+        runs: dict[str, list[dict]] = {"server": [], "engine": []}
+        for side in order:
+            if side == "server":
+                child = self.child(
+                    "serve-1b",
+                    "serve_probe.py",
+                    "--model",
+                    BIG_ID,
+                    "--repeats",
+                    inner,
+                    "--max-new-tokens",
+                    tokens,
+                )
+                result = self.result_of(child)
+            else:
+                child = self.child(
+                    "serve-engine-1b",
+                    "engine_probe.py",
+                    "decode",
+                    "--model",
+                    BIG_ID,
+                    "--threads",
+                    self.threads(),
+                    "--repeats",
+                    inner,
+                    "--max-new-tokens",
+                    tokens,
+                )
+                result = self.result_of(child)
+                result.pop("prompt_ids")
+            runs[side].append(result | {"child_polled_peak_rss_bytes": child.polled_peak_rss_bytes})
+
+        def replies(side: str, figure: str) -> list[float]:
+            return [r[figure] for c in runs[side] for r in c["runs"] if r.get(figure) is not None]
+
+        best = {side: max(replies(side, "decode_tokens_per_s")) for side in runs}
+        pairs = [
+            a["decode_tokens_per_s"] / b["decode_tokens_per_s"]
+            for a, b in zip(runs["server"], runs["engine"], strict=True)
+        ]
+        server, engine = runs["server"][0], runs["engine"][0]
+        peaks = [c["server_peak_rss_bytes"] for c in runs["server"]]
+        peak_child = max(runs["server"], key=lambda c: c["server_peak_rss_bytes"])
+        # The engine children's own peak (VmHWM) for scale: the same model and replies without HTTP.
+        engine_peaks = [
+            max(c.get("peak_rss_bytes") or 0, c["child_polled_peak_rss_bytes"]) for c in runs["engine"]
+        ]
+        physical = __import__("psutil").cpu_count(logical=False) or os.cpu_count()
+        return {
+            "serve_decode_1b_vs_engine_ratio": best["server"] / best["engine"],
+            "serve_1b_peak_rss_over_file": max(peaks) / peak_child["gguf_bytes"],
+            "details": {
+                "server_decode_tokens_per_s": best["server"],
+                "engine_decode_tokens_per_s": best["engine"],
+                "statistic": "each side's best reply over its rounds",
+                "spread": {
+                    side: best[side] / max(1e-9, min(replies(side, "decode_tokens_per_s"))) for side in runs
+                },
+                "median_of_pair_ratios": statistics.median(pairs),
+                "pairwise_ratios": pairs,
+                "order": order,
+                "server_ttft_s": {
+                    "best": min(replies("server", "ttft_s")),
+                    "median": statistics.median(replies("server", "ttft_s")),
+                },
+                "engine_ttft_s": {
+                    "best": min(replies("engine", "ttft_s")),
+                    "median": statistics.median(replies("engine", "ttft_s")),
+                },
+                "server_first_request_s": [c["first_request_s"] for c in runs["server"]],
+                "tokens": {"server": server["tokens"], "engine": engine["tokens"]},
+                "prompt_tokens": {"server": server["prompt_tokens"], "engine": engine["prompt_tokens"]},
+                # Greedy on the same file and prompt: the texts should match.
+                "same_text": all(a["text"] == b["text"] for a in runs["server"] for b in runs["engine"]),
+                # The server runs the app's default threads (one per physical core); the engine child
+                # is given --threads, which is that default on the development VM.
+                "threads": {
+                    "server": f"the app's default ({physical})",
+                    "engine": engine.get("engine_threads"),
+                },
+                "server_peak_rss_bytes": max(peaks),
+                "server_peak_rss_bytes_per_child": peaks,
+                "server_rss_serving_before_load_bytes": peak_child["server_rss_serving_before_load_bytes"],
+                "server_rss_after_load_bytes": peak_child["server_rss_after_load_bytes"],
+                "engine_peak_rss_bytes": max(engine_peaks),
+                "gguf_bytes": peak_child["gguf_bytes"],
+                "requests_per_server": peak_child["requests"],
+                "runs": runs,
+            },
+        }
+
+    def grounding(self) -> dict:
+        """A ~20 MB corpus written (once per --home), added with `llamadesk corpus add` as a user
+        does, then its index built, queried, and used for a grounded question on the 1.1B."""
+        megabytes = self.pick(20, 2)
+        folder = self.home / "bench-corpus" / f"docs-{megabytes}mb"
+        corpus = self.result_of(
+            self.child(
+                "grounding-corpus", "grounding_probe.py", "corpus", str(folder), "--mb", str(megabytes)
+            )
+        )
+        corpus_id = CORPUS_ID if not self.args.quick else CORPUS_ID + "-quick"
+        self.cli("corpus-remove", "corpus", "remove", corpus_id, allow=(2,))  # 2: there was none
+        added = self.cli("corpus-add", "corpus", "add", str(folder / "docs"), "--name", corpus_id)
+        build_child = self.child("grounding-build", "grounding_probe.py", "build", "--corpus", corpus_id)
+        build = self.result_of(build_child)
+        build["own_peak_rss_bytes"] = build["peak_rss_bytes"]
+        build["polled_peak_rss_bytes"] = build_child.polled_peak_rss_bytes
+        build["peak_rss_bytes"] = max(build["peak_rss_bytes"], build_child.polled_peak_rss_bytes)
+        queries = str(folder / "queries.json")
+        query = self.result_of(
+            self.child(
+                "grounding-query", "grounding_probe.py", "query", "--corpus", corpus_id, "--queries", queries
+            )
+        )
+        text_bytes = corpus["text_bytes"]
+        figures: dict = {
+            "index_build_s_per_10mb": build["build_s"] / (text_bytes / 10_000_000),
+            "index_query_ms": query["query_ms_median"],
+            "index_disk_over_text": build["index_bytes"] / text_bytes,
+            "index_build_peak_rss_mib": build["peak_rss_bytes"] / 2**20,
+            "grounded_ttft_1b_over_plain": None,
+        }
+        ttft: dict | str
+        try:
+            self._big()
+            ttft = self.result_of(
+                self.child(
+                    "grounding-ttft-1b",
+                    "grounding_probe.py",
+                    "ttft",
+                    "--corpus",
+                    corpus_id,
+                    "--queries",
+                    queries,
+                    "--model",
+                    BIG_ID,
+                    "--threads",
+                    self.threads(),
+                    "--pairs",
+                    str(self.pick(4, 2)),
+                )
+            )
+            figures["grounded_ttft_1b_over_plain"] = ttft["grounded_ttft_over_plain"]
+        except Unavailable as exc:  # the index's figures stand without it
+            ttft = f"not measured: {exc}"
+            figures["null_reasons"] = {"grounded_ttft_1b_over_plain": str(exc)}
+        return figures | {
+            "details": {
+                "corpus": {k: v for k, v in corpus.items() if k != "event"},
+                "corpus_add_s": added.wall_s,
+                "corpus_add_peak_rss_bytes": added.polled_peak_rss_bytes,
+                "build": {k: v for k, v in build.items() if k != "event"},
+                "query": {k: v for k, v in query.items() if k != "event"},
+                "ttft": ttft,
+            }
+        }
+
     def optional(self, measure: Callable[[], dict | str], full_only: bool = False) -> dict | str:
         """A figure kept beside a key (the torch engine's): its failure is noted, never fatal."""
         if full_only and self.args.quick:
@@ -635,6 +829,7 @@ def run(args: argparse.Namespace, home: Path) -> int:
         else:
             for key in GROUPS[group]:
                 reasons.pop(key, None)
+            reasons.update(figures.pop("null_reasons", {}))  # a key of the group that could not run
         for key in GROUPS[group]:
             results[key] = figures[key]
             print(f"  {key} = {figures[key]}", flush=True)

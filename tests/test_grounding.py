@@ -93,6 +93,20 @@ def test_a_corpus_of_the_library_is_searched_by_its_id(notes):
         open_index("no-such-corpus")
 
 
+def test_each_corpus_keeps_its_own_index_until_it_is_removed(notes):
+    """The index of "lumen" is no older index of "lumen-2024": building one kept the other
+    (found by the grounding benchmark, where two such corpora rebuilt each other every time)."""
+    store.add_corpus([notes], "lumen")
+    store.add_corpus([notes], "lumen-2024")
+    open_index("lumen-2024")
+    open_index("lumen")
+    kept = sorted(p.name[: -len("0123456789abcdef") - 1] for p in (paths.data_home() / "indexes").iterdir())
+    assert kept == ["corpus-lumen", "corpus-lumen-2024"]
+    store.remove_corpus("lumen")
+    (left,) = (paths.data_home() / "indexes").iterdir()
+    assert left.name.startswith("corpus-lumen-2024-")
+
+
 def test_passages_go_before_the_question_in_its_language():
     hit = Hit(Passage("notes.md", "The mascot is a heron named Tobias."), 1.0)
     history = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is the mascot?"}]

@@ -221,7 +221,10 @@ def get_corpus(corpus_id: str) -> CorpusEntry:
 
 def remove_corpus(corpus_id: str) -> None:
     """Remove a corpus; a damaged one too, the way out for one whose manifest no longer reads."""
+    from llamadesk.core.grounding.index import remove_corpus_indexes  # grounding reads corpora
+
     folder = entry_folder(data_paths.corpora_dir(), corpus_id)
     if folder is None:
         raise _not_found(corpus_id)
     remove_folder(folder)
+    remove_corpus_indexes(corpus_id)

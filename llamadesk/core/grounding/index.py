@@ -158,15 +158,34 @@ def _cached(
     except OSError as exc:
         if exc.errno != errno.ENOTEMPTY:
             raise
-    for old in root.iterdir():  # the same corpus's index from before it changed
-        if old.name.startswith(stale_prefix) and old.name != key:
-            remove_folder(old)
+    _remove_indexes(stale_prefix, keep=key)  # the same documents' index from before they changed
     progress(1.0, _("Indexed {count} passages").format(count=len(passages)))
     return DocumentIndex(passages, retriever, label)
 
 
+def _remove_indexes(prefix: str, keep: str | None = None) -> None:
+    """Every kept index named `prefix` + a digest, except `keep`. Only a digest may follow: corpus
+    ids may hold "-", and the index of "notes-2024" also starts with "corpus-notes-"."""
+    root = paths.data_home() / "indexes"
+    if not root.is_dir():
+        return
+    for old in root.iterdir():
+        if old.name != keep and old.name.startswith(prefix) and _is_digest(old.name[len(prefix) :]):
+            remove_folder(old)
+
+
+def remove_corpus_indexes(corpus_id: str) -> None:
+    """A removed corpus's kept index goes with it."""
+    _remove_indexes(_corpus_prefix(corpus_id))
+
+
 def _digest(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, ensure_ascii=False, default=str).encode()).hexdigest()[:16]
+
+
+def _is_digest(text: str) -> bool:
+    """Whether `text` is one digest as _digest makes them (a stale index's key ends in one)."""
+    return len(text) == 16 and all(c in "0123456789abcdef" for c in text)
 
 
 def corpus_index(corpus_id: str, progress: Progress | None = None) -> DocumentIndex:
@@ -180,8 +199,12 @@ def corpus_index(corpus_id: str, progress: Progress | None = None) -> DocumentIn
                 for r in corpus.iter_records("conversation", split)
             )
 
-    key = f"corpus-{corpus.id}-{_digest(corpus.manifest)}"
-    return _cached(key, f"corpus-{corpus.id}-", corpus.name, read(), progress or Progress())
+    prefix = _corpus_prefix(corpus.id)
+    return _cached(prefix + _digest(corpus.manifest), prefix, corpus.name, read(), progress or Progress())
+
+
+def _corpus_prefix(corpus_id: str) -> str:
+    return f"corpus-{corpus_id}-"
 
 
 def files_index(sources: list[Path], progress: Progress | None = None) -> DocumentIndex:
