@@ -14,6 +14,7 @@ from llamadesk.core.errors import LlamaDeskError
 from llamadesk.core.evaluation import GenSettings, prepare_generation, report, results
 from llamadesk.core.evaluation import generation_metrics as gm
 from llamadesk.core.evaluation.generation_metrics import read_qa_file
+from llamadesk.core.evaluation.scorers import TorchScorer
 from llamadesk.core.grounding.index import open_index
 from tests.test_adapters import make_adapter
 
@@ -33,6 +34,15 @@ def tiny_with_adapter(tiny_model_dir, lora_dir) -> None:
     adapters.import_adapter(lora_dir, "tiny")
 
 
+@pytest.fixture
+def real_context(monkeypatch):
+    """Passages go in only as far as they fit the context; the tiny model's 256 tokens hold none of
+    the notes' (it reads a longer prompt all the same), so it is given a real model's context."""
+    monkeypatch.setattr(
+        TorchScorer, "context_length", property(lambda _s: 4096, lambda _s, _v: None), raising=False
+    )
+
+
 def test_every_private_question_finds_its_answer_in_the_notes():
     """The Q&A set matches the notes: each answer is in a passage retrieved for its question, in
     English and in Chinese, so a model that reads the passages can answer every one."""
@@ -45,7 +55,7 @@ def test_every_private_question_finds_its_answer_in_the_notes():
         assert gm.normalize(item.answer) in gm.normalize(passages), item.question
 
 
-def test_four_way_comparison_on_the_tiny_model(tiny_with_adapter, monkeypatch, capsys):
+def test_four_way_comparison_on_the_tiny_model(tiny_with_adapter, real_context, monkeypatch, capsys):
     """Four runs, one per variant; a grounded run asks with the passages, a plain one without."""
     asked: list[str] = []
     real = gm.greedy_reply
@@ -91,7 +101,9 @@ def test_four_way_comparison_on_the_tiny_model(tiny_with_adapter, monkeypatch, c
     assert questions[6].answer == "西湖区文三路88号"
 
 
-def test_grounding_turns_right_passages_into_right_answers(tiny_with_adapter, monkeypatch, capsys):
+def test_grounding_turns_right_passages_into_right_answers(
+    tiny_with_adapter, real_context, monkeypatch, capsys
+):
     """A stand-in model that answers only from what it is given: ungrounded it knows nothing,
     grounded it scores on every question whose answer it is shown."""
     items = {i.question: i.answer for i in read_qa_file(QA)}

@@ -13,7 +13,7 @@ from llamadesk.core.corpus import store
 from llamadesk.core.errors import NotFoundError
 from llamadesk.core.grounding import index as grounding_index
 from llamadesk.core.grounding.index import Hit, Passage, files_index, open_index, passages_of
-from llamadesk.core.grounding.prompt import grounded, sources
+from llamadesk.core.grounding.prompt import fit_passages, grounded, sources
 from llamadesk.core.grounding.terms import terms
 
 NOTES = Path(__file__).parent / "data" / "lumen_notes.md"
@@ -105,6 +105,19 @@ def test_each_corpus_keeps_its_own_index_until_it_is_removed(notes):
     store.remove_corpus("lumen")
     (left,) = (paths.data_home() / "indexes").iterdir()
     assert left.name.startswith("corpus-lumen-2024-")
+
+
+def test_passages_that_do_not_fit_go_lowest_ranked_first():
+    hits = [Hit(Passage(f"p{n}.md", "word " * 100), 3.0 - n) for n in range(3)]
+    asked = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Why?"}]
+
+    def count(messages: list[dict]) -> int:
+        return sum(len(m["content"].split()) for m in messages)
+
+    prompt, kept = fit_passages(asked, hits, count, budget=250)
+    assert kept == hits[:2] and prompt == grounded(asked, hits[:2])
+    assert fit_passages(asked, hits, count, budget=1000) == (grounded(asked, hits), hits)
+    assert fit_passages(asked, hits, count, budget=50) == (asked, [])  # the question, unchanged
 
 
 def test_passages_go_before_the_question_in_its_language():

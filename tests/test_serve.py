@@ -144,9 +144,9 @@ def test_a_client_that_leaves_mid_stream_stops_its_reply(client, server, monkeyp
     replies = []
     generate = server.model_host.generate
 
-    def recording(served, messages, settings, stops, cancel, reply):
+    def recording(served, messages, settings, stops, cancel, reply, passages):
         replies.append(reply)
-        return generate(served, messages, settings, stops, cancel, reply)
+        return generate(served, messages, settings, stops, cancel, reply, passages)
 
     monkeypatch.setattr(server.model_host, "generate", recording)
     long = client.chat.completions.create(

@@ -189,9 +189,16 @@ class _Session:
         pieces: list[str] = []
         interrupted = False
         try:
-            from llamadesk.core.grounding.prompt import grounded
+            from llamadesk.core.grounding.prompt import fit_for
 
-            prompted = grounded(asked, hits)  # the passages go to the model; the history keeps the question
+            # The passages go to the model (as many as fit); the history keeps the question.
+            prompted, fitting = fit_for(self.engine, asked, hits, self.settings)
+            if hits and not fitting:
+                print(
+                    _("(The passages found are too long for the model's context; answering without them.)"),
+                    file=sys.stderr,
+                )
+            hits = fitting
             with closing(self.engine.stream(prompted, self.settings, threading.Event())) as stream:
                 for piece in stream:
                     pieces.append(piece)

@@ -75,7 +75,7 @@ def generate_pair(
     even when the engine holds one of that name (the library changed: it may have other weights or
     adapters now)."""
     from llamadesk.core.grounding.index import open_index
-    from llamadesk.core.grounding.prompt import grounded, quoting_allowed
+    from llamadesk.core.grounding.prompt import fit_for, quoting_allowed
 
     if reload or engine.model_id != model_id:
         engine.load(model_id, progress.sub(0.0, 0.3))
@@ -86,7 +86,8 @@ def generate_pair(
         messages, side_settings = question, settings
         if docs is not None:
             hits = open_index(docs).search(prompt, DOCS_K)
-            messages, side_settings = grounded(question, hits), quoting_allowed(settings)
+            side_settings = quoting_allowed(settings)
+            messages, _kept = fit_for(engine, question, hits, side_settings)
         step = progress.sub(0.3 + 0.35 * index, 0.3 + 0.35 * (index + 1))
         pieces: list[str] = []
         # closing(): a Stop mid-reply raises out of the loop; the engine is freed at once.

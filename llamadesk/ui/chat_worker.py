@@ -108,10 +108,11 @@ class EngineWorker(QObject):
         try:
             if docs is not None:
                 from llamadesk.core.grounding.index import open_index
-                from llamadesk.core.grounding.prompt import grounded, quoting_allowed, sources
+                from llamadesk.core.grounding.prompt import fit_for, quoting_allowed, sources
 
                 hits = open_index(docs).search(messages[-1]["content"], 3)
-                messages, settings = grounded(messages, hits), quoting_allowed(settings)
+                settings = quoting_allowed(settings)
+                messages, hits = fit_for(self.engine, messages, hits, settings)
                 cited = sources(hits) or None
             with closing(self.engine.stream(messages, settings, cancel)) as stream:
                 for piece in stream:

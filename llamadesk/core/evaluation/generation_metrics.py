@@ -169,15 +169,23 @@ def score_generation(
 ) -> dict:
     """Mean exact match, ROUGE-L F1 and containment; one `detail` entry per pair, with the question,
     the reply and, when `documents` are given, the passages the question was asked with."""
-    from llamadesk.core.grounding.prompt import grounded, sources
+    from llamadesk.core.grounding.prompt import fit_passages, sources
 
     settings = settings.resolve(tokenizer)
     items = items[: settings.limit] if settings.limit else items
     totals = {"exact_match": 0.0, "rouge_l": 0.0, "contains": 0.0}
+    context = scorer.context_length or 1 << 30
+    budget = context - min(settings.max_new_tokens, context // 2)
+
+    def count(messages: list[dict]) -> int:
+        return len(encode_prompt(tokenizer, messages[-1]["content"], bool(settings.chat_template)))
+
     progress(0.0, _("Generation"))
     for done, item in enumerate(items, start=1):
         hits = documents.search(item.question, settings.docs_k) if documents is not None else []
-        prompt = grounded([{"role": "user", "content": item.question}], hits)[-1]["content"]
+        # As many passages as leave room for the reply, as the chat gives them.
+        asked, hits = fit_passages([{"role": "user", "content": item.question}], hits, count, budget)
+        prompt = asked[-1]["content"]
         reply = greedy_reply(scorer, tokenizer, prompt, settings, progress.cancel)
         progress.check()  # a reply cut short by Stop is not scored
         scores = {

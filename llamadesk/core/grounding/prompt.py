@@ -4,7 +4,9 @@ the question's language, so a Chinese question gets a Chinese instruction."""
 
 import dataclasses
 import re
+from collections.abc import Callable
 from pathlib import PurePath
+from typing import Any
 
 from llamadesk.core.generation import GenerationSettings
 from llamadesk.core.grounding.index import Hit
@@ -37,6 +39,32 @@ def grounded(messages: list[dict], hits: list[Hit]) -> list[dict]:
         f"[{n}] {hit.passage.text} ({PurePath(hit.passage.source).name})" for n, hit in enumerate(hits, 1)
     )
     return [*messages[:-1], {"role": "user", "content": f"{instruction}\n\n{numbered}\n\n{label} {question}"}]
+
+
+def fit_passages(
+    messages: list[dict], hits: list[Hit], count_tokens: Callable[[list[dict]], int], budget: int
+) -> tuple[list[dict], list[Hit]]:
+    """`grounded(messages, hits)` with as many passages as leave its last turn (and the system
+    prompt) within `budget` tokens, the lowest-ranked dropped first; the passages kept beside it.
+
+    A chat engine drops older turns to fit, never the question: three long passages in Chinese
+    (one to two tokens a character) can fill a 2k context alone, and the question would then be
+    refused as too long although the user typed a line."""
+    system = [m for m in messages[:-1] if m["role"] == "system"]
+    kept = list(hits)
+    while kept:
+        prompt = grounded(messages, kept)
+        if count_tokens(system + prompt[-1:]) <= budget:
+            return prompt, kept
+        kept.pop()
+    return messages, []
+
+
+def fit_for(
+    engine: Any, messages: list[dict], hits: list[Hit], settings: GenerationSettings
+) -> tuple[list[dict], list[Hit]]:
+    """`fit_passages` for a loaded chat engine and the reply room `settings` ask for."""
+    return fit_passages(messages, hits, engine.count_tokens, engine.prompt_budget(settings.max_new_tokens))
 
 
 def sources(hits: list[Hit]) -> list[dict]:

@@ -11,14 +11,17 @@ import collections
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from llamadesk.core import adapters, library
 from llamadesk.core.errors import BusyError, Cancelled, NotFoundError
 from llamadesk.core.generation import GenerationSettings, GenerationStats
 from llamadesk.core.i18n import _
 from llamadesk.core.serving.stop_strings import StopScanner
+
+if TYPE_CHECKING:
+    from llamadesk.core.grounding.index import Hit
 
 ADAPTER_MARK = "@"
 
@@ -67,6 +70,7 @@ class Reply:
     finish_reason: str = "stop"  # OpenAI's words: "stop" (the model ended or a stop sequence), "length"
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    passages: list["Hit"] = field(default_factory=list)  # those the model was given (as many as fit)
 
 
 class ModelHost:
@@ -129,13 +133,19 @@ class ModelHost:
         stops: list[str],
         cancel: threading.Event,
         reply: Reply,
+        passages: list["Hit"] | None = None,
     ) -> Iterator[str]:
         """The reply to `request` (a conversation, or plain text to continue) piece by piece, cut
-        before any stop sequence; `reply` holds its figures once the generator is exhausted."""
+        before any stop sequence; `reply` holds its figures once the generator is exhausted. A
+        conversation is given as many of `passages` as fit the model's context before its question."""
         with self._turn(cancel):
             self._prepare(served)
             scanner = StopScanner(stops)
             engine = self._engine
+            if passages and isinstance(request, list):
+                from llamadesk.core.grounding.prompt import fit_for
+
+                request, reply.passages = fit_for(engine, request, passages, settings)
             stream = engine.stream_text if isinstance(request, str) else engine.stream
             with contextlib.closing(stream(request, settings, cancel)) as pieces:
                 for piece in pieces:

@@ -26,7 +26,7 @@ from starlette.routing import Route
 from llamadesk.core.errors import BusyError, LlamaDeskError, NotFoundError
 from llamadesk.core.generation import GenerationSettings, InvalidSettingsError
 from llamadesk.core.grounding.index import Hit, corpus_index
-from llamadesk.core.grounding.prompt import grounded, quoting_allowed, sources
+from llamadesk.core.grounding.prompt import quoting_allowed, sources
 from llamadesk.core.i18n import _
 from llamadesk.core.serving.host import ModelHost, Reply, Served, resolve, served_names
 
@@ -236,8 +236,7 @@ async def chat_completions(request: Request) -> Response:
     hits = await anyio.to_thread.run_sync(_retrieve, body, messages)
     if hits and "repetition_penalty" not in body:
         settings = quoting_allowed(settings)
-    cited = {"llamadesk": {"sources": sources(hits)}} if hits else {}
-    return await _answer(request, body, served, grounded(messages, hits), settings, "chat", cited)
+    return await _answer(request, body, served, messages, settings, "chat", hits)
 
 
 async def completions(request: Request) -> Response:
@@ -253,7 +252,7 @@ async def completions(request: Request) -> Response:
         raise BadRequest(_("'echo' and 'suffix' are not supported."))
     # OpenAI's completions default to 16 new tokens; clients that want more say so.
     settings = _settings(body, GenerationSettings(max_new_tokens=COMPLETION_TOKENS))
-    return await _answer(request, body, served, prompt, settings, "text", {})
+    return await _answer(request, body, served, prompt, settings, "text", [])
 
 
 async def _answer(
@@ -263,9 +262,10 @@ async def _answer(
     prompt: list[dict] | str,
     settings: GenerationSettings,
     kind: str,
-    extra: dict[str, Any],
+    hits: list[Hit],
 ) -> Response:
-    """Generate for a chat or text completion, whole or streamed as server-sent events."""
+    """Generate for a chat or text completion, whole or streamed as server-sent events; a chat
+    grounded in `hits` is given as many as fit, and its answer names those as its sources."""
     host: ModelHost = request.app.state.host
     stops = _stops(body)
     stream = bool(body.get("stream"))
@@ -276,7 +276,10 @@ async def _answer(
     completion_id, created = f"{prefix}-{uuid.uuid4().hex}", int(time.time())
 
     def pieces() -> Iterator[str]:
-        return host.generate(served, prompt, settings, stops, cancel, reply)
+        return host.generate(served, prompt, settings, stops, cancel, reply, hits)
+
+    def cited() -> dict[str, Any]:  # read once the reply has finished
+        return {"llamadesk": {"sources": sources(reply.passages)}} if hits else {}
 
     def usage() -> dict[str, int]:  # read once the reply has finished
         return {
@@ -305,7 +308,7 @@ async def _answer(
 
     if not stream:
         text = await _whole_reply(request, pieces, cancel)
-        answer = envelope([choice(text, reply.finish_reason)], whole) | {"usage": usage()} | extra
+        answer = envelope([choice(text, reply.finish_reason)], whole) | {"usage": usage()} | cited()
         return JSONResponse(answer)
 
     def event(data: dict[str, Any]) -> str:
@@ -320,7 +323,7 @@ async def _answer(
         except Exception as exc:  # the response has begun: the error travels as an event
             yield json.dumps(json.loads(error_response(exc).body))
             return
-        yield event(envelope([choice(None, reply.finish_reason)], part) | extra)
+        yield event(envelope([choice(None, reply.finish_reason)], part) | cited())
         if include_usage:
             yield event(envelope([], part) | {"usage": usage()})
         yield "[DONE]"
