@@ -34,6 +34,9 @@ hits both alike.
             index_disk_over_text,              build, query, ttft (1.1B, k=4 passages vs the plain
             index_build_peak_rss_mib,          question)
             grounded_ttft_1b_over_plain
+  eval1b    eval_1b_peak_rss_vs_torch,         eval_probe.py --engine app ↔ --engine torch
+            eval_1b_tokps_vs_torch,            (perplexity of ~1,000 tokens on the 1.1B)
+            eval_1b_peak_rss_over_file
   train     train_tokps_ratio_vs_trainer,      train_vs_trainer.py (fewer steps than its
             train_peak_mem_ratio_vs_trainer    own default; run it alone for the full one)
 
@@ -83,6 +86,7 @@ GROUPS = {
     "decode1b": ["decode_1b_vs_llamacpp_ratio"],
     "rss1b": ["chat_1b_peak_rss_over_file"],
     "serve1b": ["serve_decode_1b_vs_engine_ratio", "serve_1b_peak_rss_over_file"],
+    "eval1b": ["eval_1b_peak_rss_vs_torch", "eval_1b_tokps_vs_torch", "eval_1b_peak_rss_over_file"],
     "grounding": [
         "index_build_s_per_10mb",
         "index_query_ms",
@@ -649,6 +653,60 @@ class Suite:
                 "engine_peak_rss_bytes": max(engine_peaks),
                 "gguf_bytes": peak_child["gguf_bytes"],
                 "requests_per_server": peak_child["requests"],
+                "runs": runs,
+            },
+        }
+
+    def eval1b(self) -> dict:
+        """Perplexity of the 1.1B scored as the app scores it (llama.cpp, the file mapped as it is)
+        against the torch engine's dequantised copy, as evaluation ran before: ABBA rounds of separate
+        children (bench/eval_probe.py), the same text, window and threads. Each side's best scoring
+        speed and highest peak RSS over its rounds."""
+        import psutil
+
+        self._big()
+        available = psutil.virtual_memory().available
+        if available < 8 * 2**30:
+            raise Unavailable(f"the torch side needs ~6.6 GiB, {available / 2**30:.1f} GiB were free")
+        order = [s for r in range(self.pick(2, 1)) for s in (("app", "torch"), ("torch", "app"))[r % 2]]
+        runs: dict[str, list[dict]] = {"app": [], "torch": []}
+        for side in order:
+            child = self.child(
+                f"eval-1b-{side}",
+                "eval_probe.py",
+                "--model",
+                BIG_ID,
+                "--engine",
+                side,
+                "--threads",
+                self.threads(),
+                "--tokens",
+                str(self.pick(1024, 400)),
+            )
+            polled = {"child_polled_peak_rss_bytes": child.polled_peak_rss_bytes}
+            runs[side].append(self.result_of(child) | polled)
+        peak = {
+            side: max(max(r["peak_rss_bytes"], r["child_polled_peak_rss_bytes"] or 0) for r in runs[side])
+            for side in runs
+        }
+        speed = {side: max(r["tokens_per_s"] for r in runs[side]) for side in runs}
+        app = runs["app"][0]
+        return {
+            "eval_1b_peak_rss_vs_torch": peak["app"] / peak["torch"],
+            "eval_1b_tokps_vs_torch": speed["app"] / speed["torch"],
+            "eval_1b_peak_rss_over_file": peak["app"] / app["gguf_bytes"],
+            "details": {
+                "peak_rss_bytes": peak,
+                "tokens_per_s": speed,
+                "statistic": "each side's best scoring speed and highest peak RSS over its rounds",
+                "engines": {side: runs[side][0]["engine"] for side in runs},
+                "dtypes": {side: runs[side][0]["dtype"] for side in runs},
+                "perplexity": {side: runs[side][0]["perplexity"] for side in runs},
+                "load_s": {side: [r["load_s"] for r in runs[side]] for side in runs},
+                "tokens": app["tokens"],
+                "window": app["window"],
+                "gguf_bytes": app["gguf_bytes"],
+                "order": order,
                 "runs": runs,
             },
         }
