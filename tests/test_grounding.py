@@ -77,6 +77,17 @@ def test_the_index_is_kept_on_disk_and_rebuilt_when_the_files_change(notes, monk
     assert len(now) == 1 and now != kept  # the stale index went
 
 
+def test_the_index_in_use_stays_open_between_questions(notes, monkeypatch):
+    store.add_corpus([notes], "lumen")
+    first = open_index("lumen")
+    with monkeypatch.context() as patch:
+        patch.setattr(grounding_index, "_load", lambda *_a: pytest.fail("read from disk again"))
+        assert open_index("lumen") is first
+    store.remove_corpus("lumen")
+    store.add_corpus([notes], "lumen")  # the same id anew: its index is read afresh
+    assert open_index("lumen") is not first
+
+
 def test_a_damaged_index_is_built_again(notes):
     files_index([notes])
     (folder,) = (paths.data_home() / "indexes").iterdir()

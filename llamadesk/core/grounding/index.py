@@ -10,6 +10,7 @@ import errno
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,13 +135,39 @@ def _load(folder: Path, label: str) -> DocumentIndex | None:
         return None
 
 
+# The index opened last, by its folder: a chat grounded in a corpus asks for it at every message,
+# and the server at every request, where opening a 20 MB corpus's index takes 0.25 s and ~200 MiB
+# each time (bench/RESULTS.md). Its key changes with the documents, so it is never stale.
+_open: dict[Path, DocumentIndex] = {}
+_open_lock = threading.Lock()
+
+
 def _cached(
     key: str, stale_prefix: str, label: str, read: Iterator[Passage], progress: Progress
 ) -> DocumentIndex:
     root = paths.data_home() / "indexes"
     folder = root / key
+    with _open_lock:
+        if folder in _open and folder.is_dir():
+            return _open[folder]
+    index = _opened(folder, label) or _built(key, stale_prefix, label, read, progress)
+    with _open_lock:
+        _open.clear()
+        _open[folder] = index
+    return index
+
+
+def _opened(folder: Path, label: str) -> DocumentIndex | None:
     if folder.is_dir() and (index := _load(folder, label)) is not None:
         return index
+    return None
+
+
+def _built(
+    key: str, stale_prefix: str, label: str, read: Iterator[Passage], progress: Progress
+) -> DocumentIndex:
+    root = paths.data_home() / "indexes"
+    folder = root / key
     if folder.is_dir():
         remove_folder(folder)
     progress(0.1, _("Indexing {label}").format(label=label))
