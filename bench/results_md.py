@@ -159,16 +159,16 @@ NOTES: dict[str, str] = {
     "again) over 47,901 passages (2026-12-06). Around it: the first search of a process loads jieba's "
     "dictionary (0.56 s), and opening the kept index takes 0.25 s (0.33-0.42 s under load) and ~200 MiB "
     "(the query child's peak 260 MiB, ~50 MiB of it python and imports). `chat --docs` opens it once a "
-    "session, but the server's `_retrieve` calls `corpus_index` for every request that names the corpus, "
-    "so each grounded request pays the open again; not changed here (keeping it open trades the ~200 MiB "
-    "for the 0.25 s).",
+    "session, but the server's `_retrieve` called `corpus_index` for every request that names the corpus, "
+    "and the window's chat at every message, so each paid the open again; since the same day the index "
+    "in use stays open (one, by its folder, whose name changes with the documents).",
     "index_disk_over_text": "2.13 (2026-12-06): 42.5 MB for 20.0 MB of text. passages.jsonl is 24.2 MB, "
     "a second copy of the text (13.25 M characters of passages, JSON with each passage's source path; the "
     "corpus's own folder holds another 20.3 MB copy), bm25s's arrays 16.5 MB (scores float32 and passage "
     "ids int32, 7.8 MB each: ~1.96 M term-passage pairs), its vocabulary 1.9 MB. A user's 20 MB of "
-    "documents thus take ~63 MB of the data folder once indexed. Removing a corpus leaves its index behind "
-    "(`corpus.store.remove_corpus` does not know of indexes; the next index built for a corpus of the same "
-    "id removes it).",
+    "documents thus take ~63 MB of the data folder once indexed. Removing a corpus left its index behind; "
+    "since the same day its index goes with it, and building one corpus's index no longer deletes that of "
+    "another whose id starts the same (\"notes\" and \"notes-2024\" rebuilt each other before).",
     "index_build_peak_rss_mib": "379 MiB for 20.0 MB (2026-12-06), 147 MiB for the quick run's 2 MB: "
     "~47 MiB of python and imports, then ~13 MiB per MB of text, because `_cached` holds every passage "
     "and `_build` every passage's term list at once before bm25s indexes them.",
