@@ -63,9 +63,10 @@ def emit(record: dict) -> None:
     sys.stdout.flush()
 
 
-def _status_bytes(field: str) -> int | None:
+def status_bytes(field: str, pid: int | str = "self") -> int | None:
+    """A size field of /proc/PID/status (VmRSS, VmHWM) in bytes; None where there is none."""
     try:
-        with open("/proc/self/status", encoding="ascii") as status:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
             for line in status:
                 if line.startswith(field + ":"):
                     return int(line.split()[1]) * 1024
@@ -77,14 +78,14 @@ def _status_bytes(field: str) -> int | None:
 def _peak_rss_bytes() -> int:
     """This process's own high-water RSS. Not getrusage's ru_maxrss: Linux carries that across
     fork and exec, so a child of a large parent would report the parent's size."""
-    peak = _status_bytes("VmHWM")
+    peak = status_bytes("VmHWM")
     if peak is not None:
         return peak
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB; other systems
 
 
 def _rss_bytes() -> int:
-    now = _status_bytes("VmRSS")
+    now = status_bytes("VmRSS")
     return now if now is not None else _peak_rss_bytes()
 
 
@@ -150,6 +151,18 @@ def _force_torch() -> None:
     from llamadesk.core import engines
 
     engines.pick = lambda _entry: (engines.TORCH, "the benchmark asked for the torch engine")
+
+
+def use_engine(engine: str, threads: int) -> str:
+    """Make the app's own path pick `engine` ("app": its choice; "torch": forced) with `threads`
+    CPU threads, the way a user would set them; says how the threads were set."""
+    if engine != "torch":
+        return _app_threads(threads)
+    from llamadesk.core import runtime
+
+    _force_torch()
+    runtime.configure(runtime.RuntimeOptions(threads=threads))
+    return "runtime.configure"
 
 
 def _llama_of(engine: Any) -> Any:
@@ -259,16 +272,10 @@ def overhead(args: argparse.Namespace) -> None:
     """Pairs of (streaming path, bare generation) on one prompt, timed in ABBA order."""
     from PySide6.QtCore import QCoreApplication, QEventLoop
 
-    from llamadesk.core import runtime
     from llamadesk.core.history import ChatHistory
     from llamadesk.ui.chat_worker import ChatController
 
-    if args.engine == "torch":
-        _force_torch()
-        runtime.configure(runtime.RuntimeOptions(threads=args.threads))
-        threads_set_by = "runtime.configure"
-    else:
-        threads_set_by = _app_threads(args.threads)
+    threads_set_by = use_engine(args.engine, args.threads)
     app = QCoreApplication.instance() or QCoreApplication(sys.argv[:1])
     controller = ChatController()
     history = ChatHistory()

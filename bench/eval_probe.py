@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from engine_probe import _app_threads, _force_torch, _peak_rss_bytes, _RssSampler, emit
+from engine_probe import _peak_rss_bytes, _RssSampler, emit, use_engine
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,14 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     from llamadesk.core.evaluation.data import samples_root
     from llamadesk.core.progress import Progress
 
-    if args.engine == "torch":
-        from llamadesk.core import runtime
-
-        _force_torch()
-        runtime.configure(runtime.RuntimeOptions(threads=args.threads))
-        threads_set_by = "runtime.configure"
-    else:
-        threads_set_by = _app_threads(args.threads)
+    threads_set_by = use_engine(args.engine, args.threads)
     sample = (samples_root() / "ppl_en.txt").read_text(encoding="utf-8")
     # The sample is ~400 tokens; enough copies for --tokens, as one document.
     text = "\n\n".join([sample] * max(1, round(args.tokens / 400)))

@@ -40,7 +40,7 @@ import threading
 import time
 from pathlib import Path
 
-from engine_probe import COUNT_PROMPT, emit
+from engine_probe import COUNT_PROMPT, emit, status_bytes
 
 HOST = "127.0.0.1"
 
@@ -56,17 +56,6 @@ def server_command(port: int) -> list[str]:
     script = Path(sys.executable).with_name("llamadesk")
     prefix = [str(script)] if script.is_file() else [sys.executable, "-m", "llamadesk"]
     return [*prefix, "serve", "--host", HOST, "--port", str(port)]
-
-
-def status_bytes(pid: int, field: str) -> int | None:
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
 
 
 class RssPoll:
@@ -215,19 +204,19 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[dict] = []
     try:
         serving_s = wait_until_serving(port, server)
-        idle_rss = status_bytes(server.pid, "VmRSS")
+        idle_rss = status_bytes("VmRSS", server.pid)
         started = time.perf_counter()
         warm = streamed(port, args.model, COUNT_PROMPT, 8)
         first_request_s = time.perf_counter() - started
-        rss_after_load = status_bytes(server.pid, "VmRSS")
+        rss_after_load = status_bytes("VmRSS", server.pid)
         for index in range(args.repeats):
             whole(port, args.model, "Hello.", 1)
             runs.append(streamed(port, args.model, COUNT_PROMPT, args.max_new_tokens))
             emit(
                 {"event": "reply", "index": index, "tokens_per_s": round(runs[-1]["decode_tokens_per_s"], 2)}
             )
-        vm_hwm = status_bytes(server.pid, "VmHWM") or 0
-        vm_rss_end = status_bytes(server.pid, "VmRSS")
+        vm_hwm = status_bytes("VmHWM", server.pid) or 0
+        vm_rss_end = status_bytes("VmRSS", server.pid)
     finally:
         polled = poll.stop()
         if server.poll() is None:
