@@ -117,3 +117,25 @@ def test_a_gguf_model_and_its_lora_are_evaluated_on_llama_cpp(engine, home, tmp_
         assert record.settings["engine"] == "llama.cpp" and record.settings["dtype"] == "Q4_1"
     assert base.summary["tokens"] == adapted.summary["tokens"]
     assert base.summary["perplexity"] != pytest.approx(adapted.summary["perplexity"], rel=1e-3)
+
+
+def test_the_evaluate_panel_scores_a_gguf_model_on_llama_cpp(qtbot, home):
+    """The window's multiple-choice run on the starter's file, as a user starts it from the panel."""
+    from llamadesk.core.evaluation import results
+    from llamadesk.ui.evaluate_view import EvaluateView
+
+    view = EvaluateView()
+    qtbot.addWidget(view)
+    try:
+        view.refresh()
+        view.model_combo.setCurrentIndex(view.model_combo.findData(MODEL_ID))
+        view.set_kind("mc")
+        view.set_data("sample:mmlu_sample")
+        with qtbot.waitSignal(view.scores_changed, timeout=300_000):
+            assert view.run_evaluation() is not None
+        run = next(r for r in results.list_runs() if r.kind == "mc" and r.model_id == MODEL_ID)
+        assert run.status == "complete" and run.settings["engine"] == "llama.cpp"
+        assert run.summary["questions"] == 10
+        assert view.scores_table.rowCount() >= 1
+    finally:
+        view.shutdown()
