@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import threading
+from types import SimpleNamespace
 
 import psutil
 import pytest
@@ -13,6 +14,7 @@ import pytest
 pytest.importorskip("llama_cpp")
 openai = pytest.importorskip("openai")
 
+from llamadesk.cli import main  # noqa: E402
 from llamadesk.core import runtime  # noqa: E402
 from llamadesk.core.engines.llamacpp_engine import LlamaCppEngine  # noqa: E402
 from llamadesk.core.serving import host as serving_host  # noqa: E402
@@ -209,6 +211,20 @@ def test_listening_beyond_this_computer_needs_a_flag_and_a_key(library):
         taken.close()
 
 
+def test_a_model_to_preload_that_is_not_there_is_said_before_anything_listens(library, capsys):
+    assert main(["serve", "--port", "0", "--model", "no-such-model"]) == 2
+    assert "There is no model 'no-such-model' in the library" in capsys.readouterr().err
+
+
+def test_preloading_loads_the_model_and_adapter_in_turn():
+    calls = []
+    engine = SimpleNamespace(model_id=None, active_adapter=None)
+    engine.load = lambda model_id: calls.append(("load", model_id)) or setattr(engine, "model_id", model_id)
+    engine.set_adapter = lambda adapter_id: calls.append(("adapter", adapter_id))
+    ModelHost(lambda: engine).preload(serving_host.Served("m", "a"))
+    assert calls == [("load", "m"), ("adapter", "a")]
+
+
 def test_the_queue_refuses_past_its_limit():
     host = ModelHost(lambda: None, max_waiting=0)
     host._queue.extend([object(), object()])
@@ -219,9 +235,13 @@ def test_the_queue_refuses_past_its_limit():
 @pytest.mark.slow
 def test_llamadesk_serve_listens_on_loopback_only_and_stops_on_ctrl_c(library):
     process = subprocess.Popen(
-        cli_command("serve", "--port", "0"), env=cli_env(library), stdout=subprocess.PIPE, text=True
+        cli_command("serve", "--port", "0", "--model", MODEL_ID),
+        env=cli_env(library),
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
+        assert process.stdout.readline() == f"Loading {MODEL_ID}…\n"  # before serving, not on request
         banner = process.stdout.readline()
         address = banner.split(" at ", 1)[1].split(" ", 1)[0]
         assert address.startswith("http://127.0.0.1:")

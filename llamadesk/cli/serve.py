@@ -7,6 +7,8 @@ import argparse
 import contextlib
 import os
 
+from llamadesk.core.i18n import _
+from llamadesk.core.serving.host import resolve
 from llamadesk.core.serving.server import DEFAULT_HOST, DEFAULT_PORT, LocalServer
 
 API_KEY_VARIABLE = "LLAMADESK_API_KEY"
@@ -28,6 +30,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"require this key as a bearer token (default: ${API_KEY_VARIABLE}; none on loopback)",
     )
     parser.add_argument(
+        "--model",
+        help="load this model (MODEL or MODEL@ADAPTER) before serving, so the first request does not wait "
+        "for it; any library model can still be asked for",
+    )
+    parser.add_argument(
         "--allow-network",
         action="store_true",
         help="allow a non-loopback --host, so other computers can connect (needs an API key)",
@@ -36,7 +43,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    served = resolve(args.model) if args.model else None  # a wrong name is said before anything opens
     server = LocalServer(args.host, args.port, api_key=args.api_key, allow_network=args.allow_network)
+    if served is not None:
+        print(_("Loading {model_id}").format(model_id=served.name) + "…", flush=True)
+        server.model_host.preload(served)
     print(f"Serving the library's models at {server.address} (Ctrl+C to stop).", flush=True)
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn finishes its requests, then passes Ctrl+C on
         server.run()

@@ -119,6 +119,11 @@ class ModelHost:
                 self._queue.popleft()
                 self._turns.notify_all()
 
+    def preload(self, served: Served) -> None:
+        """Load a model (and adapter) before any request, so the first one does not wait for it."""
+        with self._turn(threading.Event()):
+            self._prepare(served)
+
     def _prepare(self, served: Served) -> None:
         if self._engine.model_id != served.model_id:
             self._engine.load(served.model_id)
