@@ -5,7 +5,8 @@ scored where the app scores it against the torch engine.
 
 `--engine app` is `run_variants` as the CLI and the Evaluate panel call it: a GGUF model on a CPU is
 scored on llama.cpp with the file mapped as it is. `--engine torch` makes the same call pick the
-torch engine (the GGUF dequantised in memory; float32 for evaluation), as evaluation ran before.
+torch engine (the GGUF dequantised in memory at the load, then held as the model's setting says:
+int4 on a CPU by default), as evaluation ran before.
 The text is the shipped English perplexity sample, repeated to `--tokens` tokens.
 
 Prints one JSON line `{"event": "result", ...}`: the load and scoring seconds, the tokens scored
@@ -65,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             "model": args.model,
             "engine": record.settings.get("engine"),
             "dtype": record.settings.get("dtype"),
+            "quantization": record.settings.get("quantization"),
             "threads": args.threads,
             "threads_set_by": threads_set_by,
             "tokens": tokens,

@@ -190,7 +190,8 @@ NOTES: dict[str, str] = {
     "or shorter passages (a budget in tokens rather than k), or a faster prompt path, would bring the "
     "ratio near 4.",
     "eval_1b_peak_rss_vs_torch": "met: 1.70 GB as the app scores it (llama.cpp, the file mapped) against "
-    "6.59 GB on the torch engine's dequantised float32 copy (2026-12-06, ABBA, 1,233 tokens, window 512), "
+    "6.59 GB on the torch engine (2026-12-06, ABBA, 1,233 tokens, window 512; the GGUF dequantised at the "
+    "load, then held int4 as the model's setting says, so the peak is the load's), "
     "the same perplexity to 0.15 % (66,110 vs 66,009 on random weights). The llama.cpp side's 1.70 GB "
     "(2.3x the file, `eval_1b_peak_rss_over_file`) is the mapped file, llama.cpp's 8k-token KV cache and "
     "compute buffers as for chat (~0.82 GB, `chat_1b_peak_rss_over_file`), plus transformers and its "
@@ -199,8 +200,10 @@ NOTES: dict[str, str] = {
     "path needed ~40 GB.",
     "eval_1b_tokps_vs_torch": "0.60, a trade, not a goal (2026-12-06): 25.7 vs 42.7 tokens scored per "
     "second (each side's best of two ABBA rounds), for 0.26x the memory. Scoring is prompt reading, "
-    "bound by matrix multiplication: torch's float32 GEMM (MKL, AVX-512) reads ~71 tokens/s of window "
-    "here, llama.cpp's Q4_1 x Q8 kernels in this build without AMX ~43, the same speed as raw "
+    "bound by matrix multiplication: torch's int4 weight-only kernel, fed whole windows of rows, reads "
+    "~71 tokens/s of window here, llama.cpp's Q4_1 x Q8 kernels in this build without AMX ~43 (the run "
+    "recorded torch's dtype as float32: the first parameter, the embedding, stays float; runs now record "
+    "the quantisation too), the same speed as raw "
     "llama-cpp-python's `Llama.eval` (46.7 tokens/s on 517 tokens, measured by hand the same day), so "
     "nothing in the app's scoring loop costs it. Loading is the other way round: 2.5 s against 16.5 s. "
     "A user with the memory to spare who wants the faster scoring sets the model to the torch engine "

@@ -33,7 +33,7 @@ KIND_ORDER = ("ppl", "mc", "gen")
 # Stored with a run but not a property of the data or the question asked: fp32 on CPU and bf16 on
 # a GPU, a GGUF's own blocks on llama.cpp and their int4 copy on torch, give the same score to
 # within noise (0.2 % in perplexity on the starter), and a table split by them would be unreadable.
-_INCIDENTAL_SETTINGS = ("dtype", "device", "engine")
+_INCIDENTAL_SETTINGS = ("dtype", "device", "engine", "quantization")
 # What a run was grounded in makes it another variant (a row), not another question (a column).
 _VARIANT_SETTINGS = ("docs", "docs_k")
 EXPORT_SUFFIXES = (".csv", ".md", ".markdown")

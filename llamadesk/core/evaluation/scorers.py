@@ -52,9 +52,12 @@ class Scorer(ABC):
 
 
 class TorchScorer(Scorer):
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, quantization: str | None = None) -> None:
+        """`quantization`: the engine's weight-only mode (int8/int4 on a CPU), which the first
+        parameter's dtype does not show (the embedding stays float)."""
         model.eval()
         self.model = model
+        self.quantization = quantization
         # A PeftModel passes its base's config through.
         self.context_length = getattr(getattr(model, "config", None), "max_position_embeddings", None)
         self._parameter = next(model.parameters())
@@ -99,11 +102,14 @@ class TorchScorer(Scorer):
         return new[:-1] if new and new[-1] in stops else new
 
     def described(self) -> dict[str, str]:
-        return {
+        described = {
             "dtype": str(self._parameter.dtype).removeprefix("torch."),
             "device": str(self._parameter.device),
             "engine": "torch",
         }
+        if self.quantization not in (None, "none"):
+            described["quantization"] = self.quantization
+        return described
 
 
 class LlamaCppScorer(Scorer):
@@ -133,7 +139,7 @@ def scorer_for(engine: "SwitchingEngine", tokenizers: dict[str, Any]) -> tuple[S
     from llamadesk.core.engines import LLAMACPP
 
     if engine.kind != LLAMACPP:
-        return TorchScorer(engine.model), engine.tokenizer
+        return TorchScorer(engine.model, engine.quantization), engine.tokenizer
     model_id = engine.model_id
     if model_id not in tokenizers:
         from transformers import AutoTokenizer
