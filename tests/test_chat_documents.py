@@ -72,3 +72,20 @@ def test_without_documents_no_passages_are_given(qtbot, view):
         view.send()
     _question, reply = view.history.messages(view.current_conversation())
     assert reply.sources is None and "Sources:" not in view.transcript.toPlainText()
+
+
+def test_passages_too_long_for_the_context_are_left_out_and_said(qtbot, view, tmp_path):
+    """The tiny model's 256-token context takes no passage of 2,000 characters: the question is
+    answered without it (never refused as too long), and the notice says why no sources follow."""
+    long = tmp_path / "long.md"
+    long.write_text("The heron " + "stands in the reeds and waits. " * 70 + "\n", encoding="utf-8")
+    store.add_corpus([long], "long")
+    view.refresh_models()
+    combo = view.model_bar.docs_combo
+    combo.setCurrentIndex(combo.findData("long"))
+    view.input.setPlainText("What does the heron do?")
+    with qtbot.waitSignal(view.reply_finished, timeout=60_000):
+        view.send()
+    _question, reply = view.history.messages(view.current_conversation())
+    assert reply.sources is None
+    assert "1 of the passages found did not fit the context window" in view.notice.text()

@@ -104,6 +104,7 @@ class EngineWorker(QObject):
         model_id, adapter_id = self.engine.model_id, self.engine.active_adapter
         text = ""
         cited: list[dict] | None = None
+        left_out = 0  # passages found that did not fit the context
         self.reply = (request, text, None)
         try:
             if docs is not None:
@@ -112,8 +113,8 @@ class EngineWorker(QObject):
 
                 hits = open_index(docs).search(messages[-1]["content"], 3)
                 settings = quoting_allowed(settings)
-                messages, hits = fit_for(self.engine, messages, hits, settings)
-                cited = sources(hits) or None
+                messages, kept = fit_for(self.engine, messages, hits, settings)
+                cited, left_out = sources(kept) or None, len(hits) - len(kept)
             with closing(self.engine.stream(messages, settings, cancel)) as stream:
                 for piece in stream:
                     text += piece
@@ -131,6 +132,7 @@ class EngineWorker(QObject):
                 "memory_bytes": self.engine.memory_bytes(),
                 "engine": self.engine.kind,
                 "sources": cited,
+                "passages_left_out": left_out,
             }
             self.reply = (request, text, figures)
             self.generation_finished.emit(request, text, figures)

@@ -2533,6 +2533,10 @@ damaged</source>
         <translation>有 {0} 条较早的消息超出上下文窗口，已被省略。</translation>
     </message>
     <message>
+        <source>{0} of the passages found did not fit the context window and were left out.</source>
+        <translation>找到的段落中有 {0} 段放不进上下文窗口，已略去。</translation>
+    </message>
+    <message>
         <source>The reply reached the max new tokens limit.</source>
         <translation>回复达到了最大新词元数上限。</translation>
     </message>

@@ -342,6 +342,12 @@ class ReplyCycle(QObject):
                     figures["truncated_turns"]
                 )
             )
+        if figures.get("passages_left_out"):
+            notes.append(
+                self.tr("{0} of the passages found did not fit the context window and were left out.").format(
+                    figures["passages_left_out"]
+                )
+            )
         if figures["finish_reason"] == "length":
             notes.append(self.tr("The reply reached the max new tokens limit."))
         self.reply_finished.emit(reply.conversation_id, " ".join(notes), figures)
