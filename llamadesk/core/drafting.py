@@ -198,9 +198,14 @@ def write_pairs(pairs: Iterable[QAPair], path: Path) -> int:
 def read_pairs(path: Path) -> tuple[list[QAPair], int]:
     """The single-turn pairs of an instruction file (any recognised shape), and how many
     conversations were left out because two columns cannot show them (several turns)."""
+    return pairs_of(read_instruction_file(path, on_error="skip"))
+
+
+def pairs_of(conversations: Iterable[list[dict]]) -> tuple[list[QAPair], int]:
+    """The single-turn pairs among `conversations`, and how many have several turns (left out)."""
     pairs: list[QAPair] = []
     left_out = 0
-    for conversation in read_instruction_file(path, on_error="skip"):
+    for conversation in conversations:
         turns = [m for m in conversation if m["role"] != "system"]
         if [m["role"] for m in turns] == ["user", "assistant"]:
             pairs.append(QAPair(turns[0]["content"], turns[1]["content"]))

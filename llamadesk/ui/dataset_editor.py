@@ -432,16 +432,9 @@ class DatasetEditor(QDialog):
 def _corpus_pairs(entry: store.CorpusEntry) -> tuple[list[QAPair], int]:
     """The single-turn pairs of a corpus (training and validation alike), and how many
     conversations two columns cannot show (several turns)."""
-    pairs: list[QAPair] = []
-    left_out = 0
-    for split in ("train", "validation"):
-        for conversation in entry.iter_conversations(split):
-            turns = [m for m in conversation if m["role"] != "system"]
-            if [m["role"] for m in turns] == ["user", "assistant"]:
-                pairs.append(QAPair(turns[0]["content"], turns[1]["content"]))
-            else:
-                left_out += 1
-    return pairs, left_out
+    return drafting.pairs_of(
+        conversation for split in ("train", "validation") for conversation in entry.iter_conversations(split)
+    )
 
 
 def _free_corpus_name(corpus_id: str) -> str:

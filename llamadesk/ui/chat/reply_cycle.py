@@ -323,12 +323,18 @@ class ReplyCycle(QObject):
         reply.pending = ""
         self.text_grew.emit(reply.conversation_id, reply.text)
 
-    def _on_generation_finished(self, request: int, text: str, figures: dict) -> None:
+    def _ended(self, request: int) -> Reply | None:
+        """The reply `request` ended, now over; None where it is not the one being written, or was
+        discarded with its conversation."""
         reply = self.reply
         if reply is None or request != reply.request:
-            return
+            return None
         self._end()
-        if reply.discarded:
+        return None if reply.discarded else reply
+
+    def _on_generation_finished(self, request: int, text: str, figures: dict) -> None:
+        reply = self._ended(request)
+        if reply is None:
             return
         notes = []
         if text or figures["finish_reason"] != "stopped":
@@ -353,11 +359,8 @@ class ReplyCycle(QObject):
         self.reply_finished.emit(reply.conversation_id, " ".join(notes), figures)
 
     def _on_generation_failed(self, request: int, message: str, partial: str) -> None:
-        reply = self.reply
-        if reply is None or request != reply.request:
-            return
-        self._end()
-        if reply.discarded:
+        reply = self._ended(request)
+        if reply is None:
             return
         try:
             if partial:
